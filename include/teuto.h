@@ -1,0 +1,256 @@
+/*
+ * teuto.h — the public, embedded API of libteuto, a time-series storage engine.
+ *
+ * This header is the whole public API. It includes nothing from engine/.
+ *
+ * DATA MODEL (as InfluxDB's): a row belongs to a measurement, carries tags (string
+ * dimensions) and fields (typed values), and has an int64 timestamp in nanoseconds since the
+ * Unix epoch. measurement + the sorted tag set is a *series*. A field's type is fixed by its
+ * first write to a measurement; a later write of another type is rejected for that row.
+ * Writing the same (series, field, timestamp) twice keeps the last write.
+ *
+ * ERRORS: every function that can fail returns int: 0 (or a documented non-negative value) on
+ * success, a negative code on failure. Operating system errors pass through as -errno
+ * (-ENOSPC, -EIO, ...). Engine codes are below -4095 (TEUTO_E*). teuto_strerror() names both.
+ *
+ * DURABILITY: a write or fsync error puts the handle into a failed state: every later write
+ * returns TEUTO_EFAILED, nothing that did not reach the disk is acknowledged, and the handle
+ * must be closed and reopened (which replays the WAL).
+ *
+ * THREADS: a teuto_db may be used from several threads at once; writes are serialised inside.
+ * An iterator belongs to the thread that opened it. Nothing here calls back into user code
+ * except the log sink, which may be called from any thread, including background threads.
+ *
+ * LIFETIMES: the engine copies everything a caller passes in; caller memory may be reused as
+ * soon as a call returns. Pointers the engine hands out (row views) are borrowed: valid until
+ * the next call on the same iterator or its close.
+ */
+#ifndef TEUTO_H
+#define TEUTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TEUTO_VERSION_MAJOR 0
+#define TEUTO_VERSION_MINOR 1
+#define TEUTO_VERSION_PATCH 0
+/* The on-disk format version (docs/FORMAT.md); independent of the library version. */
+#define TEUTO_FORMAT_VERSION 1
+
+/* Returns the library version as "MAJOR.MINOR.PATCH"; a static string. */
+const char *teuto_version(void);
+
+/* Engine error codes. OS errors are -errno and lie in [-4095, -1]. */
+#define TEUTO_ECORRUPT   (-5001) /* bytes on disk fail a checksum or structural check */
+#define TEUTO_EFAILED    (-5002) /* the handle failed an earlier write/fsync; reopen it */
+#define TEUTO_ETYPE      (-5003) /* field written with a type other than its first write's */
+#define TEUTO_ELIMIT     (-5004) /* a configured or built-in limit was exceeded */
+#define TEUTO_ENOTFOUND  (-5005) /* no such measurement, series or field */
+#define TEUTO_EINVAL     (-5006) /* an argument is malformed (empty name, bad timestamp...) */
+#define TEUTO_EFORMAT    (-5007) /* a file has a format version this library cannot read */
+#define TEUTO_EPARTIAL   (-5008) /* some rows of a batch were rejected, the rest were kept */
+#define TEUTO_ELOCKED    (-5009) /* the data directory is open in another process */
+
+/* Returns a static, human-readable message for any code this API returns (engine or -errno). */
+const char *teuto_strerror(int code);
+
+/* ---- options ---- */
+
+typedef enum teuto_durability {
+  TEUTO_DURABILITY_INTERVAL = 0, /* ack after the WAL write; fdatasync every sync_interval_ms */
+  TEUTO_DURABILITY_ALWAYS = 1,   /* ack only after the write's group commit is fdatasync'ed */
+  TEUTO_DURABILITY_NONE = 2      /* ack after the WAL write; fdatasync only at flush/close */
+} teuto_durability;
+
+typedef enum teuto_log_level {
+  TEUTO_LOG_ERROR = 0,
+  TEUTO_LOG_WARN = 1,
+  TEUTO_LOG_INFO = 2,
+  TEUTO_LOG_DEBUG = 3
+} teuto_log_level;
+
+/* Log sink: msg is a NUL-terminated line without newline, valid only during the call. */
+typedef void (*teuto_log_fn)(void *ctx, teuto_log_level level, const char *msg);
+
+typedef struct teuto_options {
+  teuto_durability durability;
+  uint32_t sync_interval_ms;        /* interval mode: longest time a write waits for fsync; 100 */
+  uint64_t memtable_bytes_max;      /* flush the memtable into parts past this size; 256 MiB */
+  uint32_t flush_interval_ms;       /* also flush a memtable older than this; 0 = never; 600000 */
+  int64_t partition_duration_ns;    /* width of a time partition; one day */
+  uint32_t retention_days;          /* drop partitions older than this; 0 = keep forever */
+  uint32_t compact_min_parts;       /* merge a partition's parts once it has this many; 4 */
+  int background;                   /* 1: threads flush, sync and compact on their own; 1 */
+  int disable_io_uring;             /* 1: use the pwrite/fdatasync fallback; 0 */
+  teuto_log_level log_level;        /* messages above this level are not passed on; INFO */
+  teuto_log_fn log;                 /* NULL: log to stderr */
+  void *log_ctx;
+} teuto_options;
+
+/* Fills *opt with the defaults listed above. */
+void teuto_options_init(teuto_options *opt);
+
+/* ---- the database handle ---- */
+
+typedef struct teuto_db teuto_db;
+
+/*
+ * Opens the database in directory dir, creating it if missing, and replays its WAL.
+ * opt may be NULL for defaults. On success *out owns the handle; close it with teuto_close().
+ * Returns 0, TEUTO_ELOCKED if another process holds it, TEUTO_ECORRUPT/TEUTO_EFORMAT for a
+ * damaged or unknown manifest, or -errno. A torn WAL tail is cut (and logged), not an error.
+ */
+int teuto_open(const char *dir, const teuto_options *opt, teuto_db **out);
+
+/* Flushes nothing to parts but syncs the WAL, stops background threads and frees the handle.
+ * Returns the first error met while syncing (data is then still safe in the WAL up to the last
+ * acknowledged write). teuto_close(NULL) is a no-op returning 0. */
+int teuto_close(teuto_db *db);
+
+/* ---- writing ---- */
+
+typedef enum teuto_type {
+  TEUTO_FLOAT = 1,  /* double */
+  TEUTO_INT = 2,    /* int64_t */
+  TEUTO_UINT = 3,   /* uint64_t */
+  TEUTO_BOOL = 4,   /* 0 or 1 */
+  TEUTO_STRING = 5  /* bytes, at most TEUTO_STRING_MAX */
+} teuto_type;
+
+#define TEUTO_NAME_MAX 256            /* bytes in a measurement, tag key or field key */
+#define TEUTO_SERIES_KEY_MAX 65535    /* bytes in measurement + all tag keys and values */
+#define TEUTO_TAGS_MAX 64             /* tags per row */
+#define TEUTO_FIELDS_MAX 256          /* fields per row and per measurement */
+#define TEUTO_STRING_MAX (64 * 1024)  /* bytes in one string field value */
+
+typedef struct teuto_str {
+  const char *ptr;  /* not NUL-terminated */
+  size_t len;
+} teuto_str;
+
+typedef struct teuto_tag {
+  teuto_str key;
+  teuto_str value;  /* must not be empty */
+} teuto_tag;
+
+typedef struct teuto_value {
+  teuto_type type;
+  union {
+    double f;
+    int64_t i;
+    uint64_t u;
+    int b;
+    teuto_str s;
+  } v;
+} teuto_value;
+
+typedef struct teuto_field {
+  teuto_str key;
+  teuto_value value;
+} teuto_field;
+
+typedef struct teuto_row {
+  teuto_str measurement;
+  const teuto_tag *tags;      /* any order; the engine sorts them */
+  size_t tag_count;
+  const teuto_field *fields;  /* at least one */
+  size_t field_count;
+  int64_t time_ns;
+} teuto_row;
+
+typedef struct teuto_write_result {
+  size_t accepted_count;    /* rows written */
+  size_t rejected_count;    /* rows refused (type conflict, bad names, limits) */
+  size_t first_rejected;    /* index of the first refused row, if any */
+  int first_error;          /* its error code, 0 if none */
+} teuto_write_result;
+
+/*
+ * Writes row_count rows as one WAL frame. Rows that are invalid are refused one by one and the
+ * rest are kept: the return is then TEUTO_EPARTIAL and *res (if not NULL) says which.
+ * Returns once the durability mode is met for the accepted rows: with ALWAYS after fdatasync.
+ * Returns 0, TEUTO_EPARTIAL, TEUTO_EFAILED, or -errno from the WAL write (nothing acknowledged).
+ */
+int teuto_write(teuto_db *db, const teuto_row *rows, size_t row_count, teuto_write_result *res);
+
+/* Makes every write acknowledged so far durable (fdatasync of the WAL). */
+int teuto_sync(teuto_db *db);
+
+/* Writes the whole memtable into immutable part files, commits them to the manifest and
+ * deletes the WAL segments they cover. Returns 0 or the error (the WAL still holds the data). */
+int teuto_flush(teuto_db *db);
+
+/* Merges each partition's parts into one part; also applies retention. Returns 0 or error. */
+int teuto_compact(teuto_db *db);
+
+/* Drops every partition that ended before now_ns - retention_days. Returns partitions dropped
+ * (>= 0) or an error. A retention of 0 drops nothing. */
+int teuto_apply_retention(teuto_db *db, int64_t now_ns);
+
+/* ---- reading ---- */
+
+typedef struct teuto_iter teuto_iter;
+
+/* A row as handed out by an iterator; all pointers borrowed until the next call. */
+typedef struct teuto_row_view {
+  int64_t time_ns;
+  size_t field_count;         /* fields present in this row */
+  const teuto_field *fields;  /* sorted by key */
+} teuto_row_view;
+
+/*
+ * Opens an iterator over one series' rows with from_ns <= time < to_ns (to_ns == INT64_MAX:
+ * no upper bound, INT64_MAX itself included), in time order, each
+ * timestamp once, fields merged last-write-wins across memtable and parts. tags need not be
+ * sorted. A series that does not exist yields no rows (not an error).
+ * Returns 0, TEUTO_EINVAL, TEUTO_ECORRUPT (a damaged part; the log names it), or -errno.
+ */
+int teuto_iter_open(teuto_db *db, teuto_str measurement, const teuto_tag *tags,
+                    size_t tag_count, int64_t from_ns, int64_t to_ns, teuto_iter **out);
+
+/* Fetches the next row into *row. Returns 1 for a row, 0 at the end, negative on error. */
+int teuto_iter_next(teuto_iter *it, teuto_row_view *row);
+
+/* Frees the iterator; NULL is a no-op. */
+void teuto_iter_close(teuto_iter *it);
+
+/* Calls fn once per series of measurement (all measurements if measurement.len == 0) with its
+ * canonical series key ("meas,k1=v1,k2=v2", line-protocol escaped), borrowed for the call.
+ * fn returns 0 to go on, non-zero to stop (that value is returned). */
+int teuto_series_foreach(teuto_db *db, teuto_str measurement,
+                         int (*fn)(void *ctx, teuto_str series_key), void *ctx);
+
+/* ---- statistics and checking ---- */
+
+typedef struct teuto_stats {
+  uint64_t rows_written;      /* rows accepted since open */
+  uint64_t series_count;      /* series known */
+  uint64_t memtable_bytes;    /* bytes buffered in memory */
+  uint64_t part_count;        /* live parts */
+  uint64_t part_bytes;        /* bytes in live parts */
+  uint64_t wal_bytes;         /* bytes in WAL segments on disk */
+  uint64_t wal_syncs;         /* fdatasync calls on the WAL */
+  uint64_t flushes;           /* memtable flushes since open */
+  uint64_t compactions;       /* compactions since open */
+} teuto_stats;
+
+void teuto_get_stats(teuto_db *db, teuto_stats *out);
+
+/* Problem reporter for teuto_check: path of the damaged file, a message; borrowed. */
+typedef void (*teuto_check_fn)(void *ctx, const char *path, const char *msg);
+
+/*
+ * Validates every checksum and structure of the database in dir without opening it for
+ * writing (a server may be running). Reports each problem through fn (may be NULL).
+ * Returns the number of problems found (0 = clean), or a negative error if dir cannot be read.
+ */
+int teuto_check(const char *dir, teuto_check_fn fn, void *ctx);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TEUTO_H */
