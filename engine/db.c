@@ -1,0 +1,744 @@
+/*
+ * db.c — the database handle: open (manifest, parts, WAL replay), write, sync, flush, close.
+ *
+ * Directory layout (FORMAT §Data directory layout):
+ *   LOCK               flock'ed while a process has the database open
+ *   MANIFEST           live parts and the flushed WAL position (manifest.c)
+ *   wal/<lsn>.wal      WAL segments (wal.c)
+ *   parts/<id>.tp      part files (part.c); files not in the manifest are deleted at open
+ *
+ * Write path: rows are validated and resolved (series, field indexes) under mu into one
+ * batch, encoded as one WAL frame (wal_append), added to the memtable, and then — with mu
+ * released — wal_commit waits for the durability mode (group commit across writers).
+ *
+ * Flush: under flush_mu, the memtable is frozen (imm) and the WAL rotated under mu; parts
+ * are written from imm without mu; the manifest is stored (atomic rename) with flushed_lsn =
+ * the last LSN in imm; then, under mu, the parts go live and imm is dropped in one step;
+ * finally the WAL segments at or below flushed_lsn are deleted.
+ *
+ * Invariants:
+ *  1. every acknowledged row is in the WAL (LSN > manifest.flushed_lsn) or in a live part;
+ *  2. a part is live (in db->parts) iff it is in the committed manifest;
+ *  3. for one (series, timestamp, field), the value from the highest source wins: memtable >
+ *     imm > parts by descending seq; flush gives parts seq = their last LSN, compaction the
+ *     max seq of its inputs;
+ *  4. once db->failed is set, nothing more is written or acknowledged.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "db.h"
+
+void teuto_options_init(teuto_options *opt) {
+  memset(opt, 0, sizeof *opt);
+  opt->durability = TEUTO_DURABILITY_INTERVAL;
+  opt->sync_interval_ms = 100;
+  opt->memtable_bytes_max = 256ull << 20;
+  opt->flush_interval_ms = 600000;
+  opt->partition_duration_ns = 86400ll * 1000000000ll;
+  opt->retention_days = 0;
+  opt->compact_min_parts = 4;
+  opt->background = 1;
+  opt->log_level = TEUTO_LOG_INFO;
+}
+
+void db_part_path(const teuto_db *db, uint64_t id, char *out, size_t cap) {
+  snprintf(out, cap, "%s/%016llx.tp", db->parts_dir, (unsigned long long)id);
+}
+
+uint32_t db_field_types(const measurement *m, uint8_t *types, uint32_t cap) {
+  uint32_t n = TEUTO_MIN(m->field_count, cap);
+  for (uint32_t i = 0; i < n; i++) types[i] = m->fields[i].type;
+  return n;
+}
+
+int db_part_bind(teuto_db *db, part *p) {
+  measurement *m;
+  int rc = measurement_get(&db->reg, (teuto_str){p->meas, p->meas_len}, &m);
+  if (rc) return rc;
+  free(p->field_map);
+  p->field_map = malloc((p->field_count ? p->field_count : 1) * sizeof *p->field_map);
+  if (!p->field_map) return -ENOMEM;
+  for (uint32_t i = 0; i < p->field_count; i++) {
+    teuto_str name = {p->fields[i].name, p->fields[i].name_len};
+    rc = measurement_field(m, name, p->fields[i].type, i, &p->field_map[i]);
+    if (rc) return rc;
+  }
+  return 0;
+}
+
+static int add_live_part(teuto_db *db, part *p) {
+  if (db->part_count == db->part_cap) {
+    uint32_t cap = db->part_cap ? db->part_cap * 2 : 64;
+    part **n = realloc(db->parts, cap * sizeof *n);
+    if (!n) return -ENOMEM;
+    db->parts = n;
+    db->part_cap = cap;
+  }
+  db->parts[db->part_count++] = p;
+  db->stats.part_count = db->part_count;
+  db->stats.part_bytes += p->size;
+  return 0;
+}
+
+/* ---- replay ---- */
+
+typedef struct replay_ctx {
+  teuto_db *db;
+  batch_view v;
+  uint32_t *field_idx;   /* per field def of the frame: index in the schema, or UINT32_MAX */
+  uint32_t field_cap;
+  series **ser;          /* per series of the frame */
+  uint32_t ser_cap;
+  uint64_t rows;
+} replay_ctx;
+
+static int replay_frame(void *ctx, uint64_t lsn, const uint8_t *payload, size_t len) {
+  replay_ctx *rc_ = ctx;
+  teuto_db *db = rc_->db;
+  batch_view *v = &rc_->v;
+  int rc = batch_decode(payload, len, v);
+  if (rc) {
+    teuto_logf(TEUTO_LOG_ERROR, "%s: WAL frame %llu has a valid checksum but a bad payload: %s",
+               db->dir, (unsigned long long)lsn, teuto_strerror(rc));
+    return rc;
+  }
+  if (rc_->ser_cap < v->series_count) {
+    series **n = realloc(rc_->ser, v->series_count * sizeof *n);
+    if (!n) return -ENOMEM;
+    rc_->ser = n;
+    rc_->ser_cap = v->series_count;
+  }
+  if (rc_->field_cap < v->field_def_count) {
+    uint32_t *n = realloc(rc_->field_idx, v->field_def_count * sizeof *n);
+    if (!n) return -ENOMEM;
+    rc_->field_idx = n;
+    rc_->field_cap = v->field_def_count;
+  }
+  for (uint32_t i = 0; i < v->series_count; i++) {
+    teuto_str m = v->meas[v->series_meas[i]];
+    teuto_str k = v->series_key[i];
+    if ((rc = series_get(&db->reg, m, k.ptr, k.len, series_hash(k.ptr, k.len), &rc_->ser[i])))
+      return rc;
+  }
+  for (uint32_t i = 0; i < v->field_def_count; i++) {
+    measurement *m;
+    if ((rc = measurement_get(&db->reg, v->meas[v->field_meas[i]], &m))) return rc;
+    rc = measurement_field(m, v->field_name[i], v->field_type[i], 0, &rc_->field_idx[i]);
+    if (rc == TEUTO_ETYPE) {
+      teuto_logf(TEUTO_LOG_WARN, "%s: WAL frame %llu: field type conflicts with the parts; "
+                 "its values are skipped", db->dir, (unsigned long long)lsn);
+      rc_->field_idx[i] = UINT32_MAX;
+    } else if (rc) {
+      return rc;
+    }
+  }
+  for (uint32_t r = 0; r < v->row_count; r++) {
+    uint32_t n = 0, off = v->row_field_off[r];
+    for (uint32_t k = 0; k < v->row_field_n[r]; k++) {
+      uint32_t fi = rc_->field_idx[v->entry_field[off + k]];
+      if (fi == UINT32_MAX) continue;
+      db->scr_idx[n] = fi;
+      db->scr_val[n] = v->entry_val[off + k];
+      db->scr_str[n] = v->field_type[v->entry_field[off + k]] == TEUTO_STRING
+                           ? (teuto_str){v->entry_str[off + k].ptr ? v->entry_str[off + k].ptr : "",
+                                         v->entry_str[off + k].len}
+                           : (teuto_str){NULL, 0};
+      n++;
+    }
+    if (!n) continue;
+    series *s = rc_->ser[v->row_series[r]];
+    int64_t t = v->row_time[r];
+    mt_series *ms = memtable_series(db->mt, s, partition_of(t, db->opt.partition_duration_ns));
+    if (!ms) return -ENOMEM;
+    if ((rc = memtable_append(db->mt, ms, t, n, db->scr_idx, db->scr_val, db->scr_str))) return rc;
+    rc_->rows++;
+  }
+  if (!db->mt->first_lsn) db->mt->first_lsn = lsn;
+  db->mt->last_lsn = lsn;
+  return 0;
+}
+
+/* ---- open / close ---- */
+
+static void *bg_main(void *arg);
+
+static int ensure_dir(const char *path) {
+  if (mkdir(path, 0755) == 0 || errno == EEXIST) return 0;
+  return -errno;
+}
+
+static char *path_join(const char *a, const char *b) {
+  size_t n = strlen(a) + strlen(b) + 2;
+  char *p = malloc(n);
+  if (p) snprintf(p, n, "%s/%s", a, b);
+  return p;
+}
+
+static void db_free(teuto_db *db) {
+  for (uint32_t i = 0; i < db->part_count; i++) part_unref(db->parts[i]);
+  free(db->parts);
+  memtable_free(db->mt);
+  memtable_free(db->imm);
+  series_registry_free(&db->reg);
+  manifest_free(&db->man);
+  batch_free(&db->b);
+  io_close(db->io);
+  if (db->lock_fd >= 0) close(db->lock_fd);
+  pthread_mutex_destroy(&db->mu);
+  pthread_mutex_destroy(&db->flush_mu);
+  pthread_cond_destroy(&db->bg_cv);
+  free(db->keybuf);
+  free(db->dir);
+  free(db->wal_dir);
+  free(db->parts_dir);
+  free(db);
+}
+
+/* Deletes files in parts/ that the manifest does not list (interrupted flush/compaction). */
+static void remove_orphans(teuto_db *db) {
+  DIR *d = opendir(db->parts_dir);
+  if (!d) return;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    if (e->d_name[0] == '.') continue;
+    unsigned long long id;
+    char tail[8];
+    bool listed = false;
+    if (sscanf(e->d_name, "%16llx.%3s", &id, tail) == 2 && strcmp(tail, "tp") == 0)
+      for (uint32_t i = 0; i < db->man.part_count; i++) listed |= db->man.parts[i].id == id;
+    if (!listed) {
+      char path[4096];
+      snprintf(path, sizeof path, "%s/%s", db->parts_dir, e->d_name);
+      teuto_logf(TEUTO_LOG_INFO, "removing %s: not in the manifest (interrupted flush)", path);
+      unlink(path);
+    }
+  }
+  closedir(d);
+}
+
+int teuto_open(const char *dir, const teuto_options *opt, teuto_db **out) {
+  teuto_db *db = calloc(1, sizeof *db);
+  if (!db) return -ENOMEM;
+  db->lock_fd = -1;
+  pthread_mutex_init(&db->mu, NULL);
+  pthread_mutex_init(&db->flush_mu, NULL);
+  pthread_cond_init(&db->bg_cv, NULL);
+  series_registry_init(&db->reg);
+  if (opt) db->opt = *opt;
+  else teuto_options_init(&db->opt);
+  if (db->opt.partition_duration_ns <= 0) db->opt.partition_duration_ns = 86400ll * 1000000000ll;
+  if (db->opt.sync_interval_ms == 0) db->opt.sync_interval_ms = 100;
+  if (db->opt.compact_min_parts < 2) db->opt.compact_min_parts = 2;
+  if (db->opt.log || opt) teuto_log_set(db->opt.log, db->opt.log_ctx, db->opt.log_level);
+  int rc = -ENOMEM;
+  db->dir = strdup(dir);
+  db->wal_dir = path_join(dir, "wal");
+  db->parts_dir = path_join(dir, "parts");
+  db->keybuf = malloc(TEUTO_SERIES_KEY_MAX + 1);
+  if (!db->dir || !db->wal_dir || !db->parts_dir || !db->keybuf) goto fail;
+  if ((rc = ensure_dir(dir)) || (rc = ensure_dir(db->parts_dir))) goto fail;
+  char *lock_path = path_join(dir, "LOCK");
+  if (!lock_path) goto fail;
+  db->lock_fd = open(lock_path, O_CREAT | O_RDWR | O_CLOEXEC, 0644);
+  free(lock_path);
+  if (db->lock_fd < 0) {
+    rc = -errno;
+    goto fail;
+  }
+  if (flock(db->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+    rc = errno == EWOULDBLOCK ? TEUTO_ELOCKED : -errno;
+    goto fail;
+  }
+  if ((rc = io_open(db->opt.disable_io_uring != 0, &db->io))) goto fail;
+  rc = manifest_load(db->io, dir, &db->man);
+  if (rc == -ENOENT) {
+    memset(&db->man, 0, sizeof db->man);
+    db->man.next_part_id = 1;
+    rc = 0;
+  }
+  if (rc) {
+    teuto_logf(TEUTO_LOG_ERROR, "%s/%s: %s", dir, MANIFEST_FILE, teuto_strerror(rc));
+    goto fail;
+  }
+  for (uint32_t i = 0; i < db->man.part_count; i++) {
+    char path[4096];
+    db_part_path(db, db->man.parts[i].id, path, sizeof path);
+    part *p;
+    rc = part_open(path, db->man.parts[i].id, &p);
+    if (rc) {
+      teuto_logf(TEUTO_LOG_ERROR, "%s: cannot load part: %s", path, teuto_strerror(rc));
+      goto fail;
+    }
+    p->seq = db->man.parts[i].seq;
+    p->level = db->man.parts[i].level;
+    if ((rc = db_part_bind(db, p)) || (rc = add_live_part(db, p))) {
+      if (rc == TEUTO_ETYPE)
+        teuto_logf(TEUTO_LOG_ERROR, "%s: a field's type conflicts with other parts", path);
+      part_unref(p);
+      goto fail;
+    }
+    for (uint32_t s = 0; s < p->series_count; s++) {
+      series *ser;
+      teuto_str m = {p->meas, p->meas_len};
+      const part_series *ps = &p->series[s];
+      if ((rc = series_get(&db->reg, m, ps->key, ps->key_len, series_hash(ps->key, ps->key_len),
+                           &ser)))
+        goto fail;
+    }
+  }
+  remove_orphans(db);
+  if ((rc = memtable_new(&db->mt))) goto fail;
+  replay_ctx rctx = {.db = db};
+  uint64_t next_lsn;
+  wal_replay_stats rst;
+  rc = wal_replay(db->wal_dir, db->man.flushed_lsn, replay_frame, &rctx, &next_lsn, &rst);
+  batch_view_free(&rctx.v);
+  free(rctx.field_idx);
+  free(rctx.ser);
+  if (rc) {
+    teuto_logf(TEUTO_LOG_ERROR, "%s: WAL replay failed: %s", dir, teuto_strerror(rc));
+    goto fail;
+  }
+  if (rst.frames)
+    teuto_logf(TEUTO_LOG_INFO, "%s: replayed %llu WAL frames (%llu rows)", dir,
+               (unsigned long long)rst.frames, (unsigned long long)rctx.rows);
+  wal_options wo = {.durability = db->opt.durability,
+                    .sync_interval_ms = db->opt.sync_interval_ms,
+                    .segment_bytes_max = 64ull << 20,
+                    .disable_io_uring = db->opt.disable_io_uring != 0};
+  if ((rc = wal_open(db->wal_dir, &wo, next_lsn, &db->wal))) goto fail;
+  db->stats.series_count = db->reg.series_count;
+  if (db->opt.background) {
+    if (pthread_create(&db->bg, NULL, bg_main, db) != 0) {
+      rc = -EAGAIN;
+      goto fail;
+    }
+    db->bg_started = true;
+  }
+  *out = db;
+  return 0;
+fail:
+  if (db->wal) wal_close(db->wal);
+  db_free(db);
+  return rc;
+}
+
+int teuto_close(teuto_db *db) {
+  if (!db) return 0;
+  if (db->bg_started) {
+    pthread_mutex_lock(&db->mu);
+    db->bg_stop = true;
+    pthread_cond_broadcast(&db->bg_cv);
+    pthread_mutex_unlock(&db->mu);
+    pthread_join(db->bg, NULL);
+  }
+  int rc = wal_close(db->wal);
+  if (db->failed && !rc) rc = TEUTO_EFAILED;
+  db_free(db);
+  return rc;
+}
+
+/* ---- writing ---- */
+
+static int value_bits(const teuto_value *v, uint64_t *out) {
+  switch (v->type) {
+  case TEUTO_FLOAT: memcpy(out, &v->v.f, 8); return 0;
+  case TEUTO_INT: *out = (uint64_t)v->v.i; return 0;
+  case TEUTO_UINT: *out = v->v.u; return 0;
+  case TEUTO_BOOL:
+    if (v->v.b != 0 && v->v.b != 1) return TEUTO_EINVAL;
+    *out = (uint64_t)v->v.b;
+    return 0;
+  case TEUTO_STRING:
+    if (v->v.s.len > TEUTO_STRING_MAX || (v->v.s.len && !v->v.s.ptr)) return TEUTO_EINVAL;
+    *out = 0;
+    return 0;
+  default: return TEUTO_EINVAL;
+  }
+}
+
+/* Validates and resolves one row into the batch. Under mu. */
+static int resolve_row(teuto_db *db, const teuto_row *row) {
+  if (row->field_count == 0 || !row->fields) return TEUTO_EINVAL;
+  if (row->field_count > TEUTO_FIELDS_MAX) return TEUTO_ELIMIT;
+  if (!row->measurement.ptr || (row->tag_count && !row->tags)) return TEUTO_EINVAL;
+  int klen = series_key_build(row->measurement, row->tags, row->tag_count, db->keybuf,
+                              TEUTO_SERIES_KEY_MAX + 1);
+  if (klen < 0) return klen;
+  series *s;
+  int rc = series_get(&db->reg, row->measurement, db->keybuf, (size_t)klen,
+                      series_hash(db->keybuf, (size_t)klen), &s);
+  if (rc) return rc;
+  measurement *m = s->meas;
+  uint32_t n = 0;
+  for (size_t i = 0; i < row->field_count; i++) {
+    const teuto_field *f = &row->fields[i];
+    if (!f->key.ptr) return TEUTO_EINVAL;
+    uint64_t bits;
+    if ((rc = value_bits(&f->value, &bits))) return rc;
+    uint32_t idx;
+    if ((rc = measurement_field(m, f->key, (uint8_t)f->value.type, (uint32_t)i, &idx))) return rc;
+    /* a repeated field key within the row: the last one wins */
+    uint32_t slot = n;
+    for (uint32_t k = 0; k < n; k++)
+      if (db->scr_idx[k] == idx) slot = k;
+    db->scr_idx[slot] = idx;
+    db->scr_val[slot] = bits;
+    db->scr_str[slot] = f->value.type == TEUTO_STRING
+                            ? (teuto_str){f->value.v.s.ptr ? f->value.v.s.ptr : "", f->value.v.s.len}
+                            : (teuto_str){NULL, 0};
+    if (slot == n) n++;
+  }
+  db->stats.series_count = db->reg.series_count;
+  return batch_add_row(&db->b, s, row->time_ns, n, db->scr_idx, db->scr_val, db->scr_str);
+}
+
+int teuto_write(teuto_db *db, const teuto_row *rows, size_t row_count, teuto_write_result *res) {
+  teuto_write_result r = {0, 0, 0, 0};
+  int rc = 0;
+  uint64_t lsn = 0;
+  pthread_mutex_lock(&db->mu);
+  if (db->failed) {
+    pthread_mutex_unlock(&db->mu);
+    if (res) *res = r;
+    return TEUTO_EFAILED;
+  }
+  batch_reset(&db->b);
+  for (size_t i = 0; i < row_count; i++) {
+    int e = resolve_row(db, &rows[i]);
+    if (e == -ENOMEM) {
+      rc = e;
+      goto unlock;
+    }
+    if (e) {
+      if (!r.rejected_count) {
+        r.first_rejected = i;
+        r.first_error = e;
+      }
+      r.rejected_count++;
+    }
+  }
+  batch *b = &db->b;
+  if (b->row_count) {
+    if ((rc = batch_encode(b))) goto unlock;
+    if ((rc = wal_append(db->wal, b->out.data, b->out.len, &lsn))) {
+      if (rc != -ENOMEM) db->failed = rc;
+      goto unlock;
+    }
+    memtable *mt = db->mt;
+    for (uint32_t i = 0; i < b->row_count; i++) {
+      batch_row *br = &b->rows[i];
+      mt_series *ms =
+          memtable_series(mt, br->s, partition_of(br->time_ns, db->opt.partition_duration_ns));
+      if (!ms) {
+        rc = -ENOMEM;
+        break;
+      }
+      rc = memtable_append(mt, ms, br->time_ns, br->field_n, b->fidx + br->field_off,
+                           b->fval + br->field_off, b->fstr + br->field_off);
+      if (rc) break;
+    }
+    if (rc) {
+      /* the frame is in the WAL but not in memory: stop, a reopen replays it */
+      db->failed = rc;
+      goto unlock;
+    }
+    if (!mt->first_lsn) mt->first_lsn = lsn;
+    mt->last_lsn = lsn;
+    r.accepted_count = b->row_count;
+    db->stats.rows_written += b->row_count;
+    db->stats.memtable_bytes = mt->bytes + (db->imm ? db->imm->bytes : 0);
+    if (mt->bytes >= db->opt.memtable_bytes_max) pthread_cond_signal(&db->bg_cv);
+  }
+unlock:
+  pthread_mutex_unlock(&db->mu);
+  if (rc == 0 && lsn) {
+    rc = wal_commit(db->wal, lsn);
+    if (rc) {
+      pthread_mutex_lock(&db->mu);
+      if (!db->failed) db->failed = rc;
+      pthread_mutex_unlock(&db->mu);
+    }
+  }
+  if (res) *res = r;
+  if (rc) return rc;
+  return r.rejected_count ? TEUTO_EPARTIAL : 0;
+}
+
+int teuto_sync(teuto_db *db) {
+  int rc = wal_sync(db->wal);
+  if (rc) {
+    pthread_mutex_lock(&db->mu);
+    if (!db->failed) db->failed = rc;
+    pthread_mutex_unlock(&db->mu);
+  }
+  return rc;
+}
+
+/* ---- flush ---- */
+
+static int cmp_series_key(const void *a, const void *b) {
+  const mt_series *x = *(mt_series *const *)a, *y = *(mt_series *const *)b;
+  if (x->s->meas != y->s->meas) return x->s->meas->id < y->s->meas->id ? -1 : 1;
+  if (x->partition_start_ns != y->partition_start_ns)
+    return x->partition_start_ns < y->partition_start_ns ? -1 : 1;
+  int c = memcmp(x->s->key, y->s->key, TEUTO_MIN(x->s->key_len, y->s->key_len));
+  if (c) return c;
+  return (x->s->key_len > y->s->key_len) - (x->s->key_len < y->s->key_len);
+}
+
+/* Writes imm's rows as parts, one per (measurement, partition). Without mu: imm is frozen
+ * and sorted; schemas only grow, and the snapshot of field types was taken under mu. */
+static int write_parts(teuto_db *db, memtable *imm, mt_series **list, uint32_t n,
+                       uint64_t seq, manifest *newman, part ***made, uint32_t *made_n) {
+  int rc = 0;
+  mt_rows rows = {0};
+  part_field fields[TEUTO_FIELDS_MAX];
+  uint8_t types[TEUTO_FIELDS_MAX];
+  *made = calloc(n ? n : 1, sizeof **made);
+  if (!*made) return -ENOMEM;
+  *made_n = 0;
+  uint32_t i = 0;
+  while (i < n && rc == 0) {
+    measurement *m = list[i]->s->meas;
+    int64_t pstart = list[i]->partition_start_ns;
+    uint32_t j = i;
+    while (j < n && list[j]->s->meas == m && list[j]->partition_start_ns == pstart) j++;
+    pthread_mutex_lock(&db->mu);
+    uint32_t nf = db_field_types(m, types, TEUTO_FIELDS_MAX);
+    for (uint32_t f = 0; f < nf; f++) {
+      fields[f].name = m->fields[f].name;
+      fields[f].name_len = m->fields[f].name_len;
+      fields[f].type = types[f];
+    }
+    pthread_mutex_unlock(&db->mu);
+    uint64_t id = newman->next_part_id++;
+    char path[4096];
+    db_part_path(db, id, path, sizeof path);
+    part_writer *w;
+    if ((rc = part_writer_open(db->io, path, (teuto_str){m->name, m->name_len}, pstart, fields, nf,
+                               &w)))
+      break;
+    uint64_t bytes = 0;
+    for (uint32_t k = i; k < j && rc == 0; k++) {
+      if (list[k]->row_count == 0) continue;
+      rc = mt_series_rows(imm, list[k], types, nf, &rows);
+      if (rc == 0) rc = part_writer_add_series(w, list[k]->s->key, list[k]->s->key_len, &rows.rows);
+    }
+    if (rc) {
+      part_writer_abort(w);
+      break;
+    }
+    if ((rc = part_writer_finish(w, &bytes))) break;
+    part *p;
+    if ((rc = part_open(path, id, &p))) break;
+    p->seq = seq;
+    (*made)[(*made_n)++] = p;
+    manifest_part mp = {.id = id, .seq = seq, .partition_start_ns = pstart,
+                        .min_time_ns = p->min_time_ns, .max_time_ns = p->max_time_ns,
+                        .row_count = p->row_count, .file_bytes = bytes, .level = 0,
+                        .meas = m->name, .meas_len = m->name_len};
+    if ((rc = manifest_add(newman, &mp))) break;
+    i = j;
+  }
+  mt_rows_free(&rows);
+  return rc;
+}
+
+static int copy_manifest(const manifest *src, manifest *dst) {
+  memset(dst, 0, sizeof *dst);
+  dst->generation = src->generation;
+  dst->flushed_lsn = src->flushed_lsn;
+  dst->next_part_id = src->next_part_id;
+  for (uint32_t i = 0; i < src->part_count; i++) {
+    int rc = manifest_add(dst, &src->parts[i]);
+    if (rc) {
+      manifest_free(dst);
+      return rc;
+    }
+  }
+  return 0;
+}
+
+static int flush_locked(teuto_db *db) {
+  int rc;
+  uint64_t last_lsn = 0;
+  pthread_mutex_lock(&db->mu);
+  if (db->failed) {
+    pthread_mutex_unlock(&db->mu);
+    return TEUTO_EFAILED;
+  }
+  if (db->mt->row_count == 0) {
+    pthread_mutex_unlock(&db->mu);
+    return 0;
+  }
+  memtable *fresh;
+  if ((rc = memtable_new(&fresh))) {
+    pthread_mutex_unlock(&db->mu);
+    return rc;
+  }
+  if ((rc = wal_rotate(db->wal, &last_lsn))) {
+    db->failed = rc;
+    pthread_mutex_unlock(&db->mu);
+    memtable_free(fresh);
+    return rc;
+  }
+  memtable *imm = db->mt;
+  /* sort under mu: readers copy from imm under mu and must not see it half-sorted */
+  for (uint32_t i = 0; i < imm->count && rc == 0; i++) rc = mt_series_sort(imm, imm->list[i]);
+  if (rc) {
+    pthread_mutex_unlock(&db->mu);
+    memtable_free(fresh);
+    return rc;
+  }
+  db->imm = imm;
+  db->mt = fresh;
+  pthread_mutex_unlock(&db->mu);
+
+  mt_series **list = malloc((imm->count ? imm->count : 1) * sizeof *list);
+  manifest newman;
+  part **made = NULL;
+  uint32_t made_n = 0;
+  if (!list) {
+    rc = -ENOMEM;
+    goto undo;
+  }
+  memcpy(list, imm->list, imm->count * sizeof *list);
+  qsort(list, imm->count, sizeof *list, cmp_series_key);
+  if ((rc = copy_manifest(&db->man, &newman))) goto undo;
+  rc = write_parts(db, imm, list, imm->count, last_lsn, &newman, &made, &made_n);
+  if (rc == 0) {
+    newman.generation++;
+    newman.flushed_lsn = TEUTO_MAX(newman.flushed_lsn, last_lsn);
+    rc = manifest_store(db->io, db->dir, &newman);
+  }
+  if (rc) {
+    /* Not unlinked: a manifest store that failed after its rename may still have made these
+     * parts live on disk. Whichever manifest is in effect, the next open removes the files
+     * it does not list. */
+    for (uint32_t i = 0; i < made_n; i++) part_unref(made[i]);
+    manifest_free(&newman);
+    goto undo;
+  }
+  manifest_free(&db->man);
+  db->man = newman;
+  pthread_mutex_lock(&db->mu);
+  for (uint32_t i = 0; i < made_n && rc == 0; i++) {
+    rc = db_part_bind(db, made[i]);
+    if (rc == 0) rc = add_live_part(db, made[i]);
+    else part_unref(made[i]);
+  }
+  db->imm = NULL;
+  db->stats.flushes++;
+  db->stats.memtable_bytes = db->mt->bytes;
+  pthread_mutex_unlock(&db->mu);
+  memtable_free(imm);
+  free(made);
+  free(list);
+  if (rc) return rc;
+  return wal_remove_through(db->wal, last_lsn);
+undo:
+  /* the parts did not commit (or we cannot tell): imm's rows are still in the WAL, which a
+   * reopen replays; until then the handle refuses writes (invariant 4) */
+  free(made);
+  free(list);
+  teuto_logf(TEUTO_LOG_ERROR, "%s: flush failed: %s", db->dir, teuto_strerror(rc));
+  pthread_mutex_lock(&db->mu);
+  db->failed = rc;
+  pthread_mutex_unlock(&db->mu);
+  return rc;
+}
+
+int teuto_flush(teuto_db *db) {
+  pthread_mutex_lock(&db->flush_mu);
+  int rc = flush_locked(db);
+  pthread_mutex_unlock(&db->flush_mu);
+  return rc;
+}
+
+/* ---- background thread ---- */
+
+static void *bg_main(void *arg) {
+  teuto_db *db = arg;
+  int64_t last_retention_ns = 0;
+  pthread_mutex_lock(&db->mu);
+  while (!db->bg_stop) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += 50 * 1000000;
+    if (ts.tv_nsec >= 1000000000) {
+      ts.tv_sec++;
+      ts.tv_nsec -= 1000000000;
+    }
+    pthread_cond_timedwait(&db->bg_cv, &db->mu, &ts);
+    if (db->bg_stop || db->failed) continue;
+    memtable *mt = db->mt;
+    int64_t age_ms = (teuto_now_mono_ns() - mt->created_mono_ns) / 1000000;
+    bool flush = mt->bytes >= db->opt.memtable_bytes_max ||
+                 (db->opt.flush_interval_ms && mt->row_count &&
+                  age_ms >= (int64_t)db->opt.flush_interval_ms);
+    char meas[TEUTO_NAME_MAX + 1];
+    int64_t pstart;
+    bool compact = !flush && compact_pick(db, meas, sizeof meas, &pstart) == 1;
+    int64_t now = teuto_now_wall_ns();
+    bool retention = db->opt.retention_days && now - last_retention_ns > 60ll * 1000000000;
+    pthread_mutex_unlock(&db->mu);
+    if (flush) teuto_flush(db);
+    if (compact) {
+      pthread_mutex_lock(&db->flush_mu);
+      int rc = compact_partition(db, meas, pstart);
+      pthread_mutex_unlock(&db->flush_mu);
+      if (rc) teuto_logf(TEUTO_LOG_ERROR, "%s: compaction failed: %s", db->dir, teuto_strerror(rc));
+    }
+    if (retention) {
+      teuto_apply_retention(db, now);
+      last_retention_ns = now;
+    }
+    pthread_mutex_lock(&db->mu);
+  }
+  pthread_mutex_unlock(&db->mu);
+  return NULL;
+}
+
+void teuto_get_stats(teuto_db *db, teuto_stats *out) {
+  wal_stats ws;
+  wal_get_stats(db->wal, &ws);
+  pthread_mutex_lock(&db->mu);
+  *out = db->stats;
+  out->series_count = db->reg.series_count;
+  out->memtable_bytes = db->mt->bytes + (db->imm ? db->imm->bytes : 0);
+  pthread_mutex_unlock(&db->mu);
+  out->wal_bytes = ws.bytes_on_disk;
+  out->wal_syncs = ws.syncs;
+}
+
+int teuto_series_foreach(teuto_db *db, teuto_str measurement,
+                         int (*fn)(void *ctx, teuto_str series_key), void *ctx) {
+  pthread_mutex_lock(&db->mu);
+  uint32_t n = db->reg.series_count;
+  series **snap = malloc((n ? n : 1) * sizeof *snap);
+  if (!snap) {
+    pthread_mutex_unlock(&db->mu);
+    return -ENOMEM;
+  }
+  memcpy(snap, db->reg.by_id, n * sizeof *snap);
+  pthread_mutex_unlock(&db->mu);
+  int rc = 0;
+  for (uint32_t i = 0; i < n && rc == 0; i++) {
+    series *s = snap[i]; /* series never move or die before close */
+    if (measurement.len && (s->meas->name_len != measurement.len ||
+                            memcmp(s->meas->name, measurement.ptr, measurement.len)))
+      continue;
+    rc = fn(ctx, (teuto_str){s->key, s->key_len});
+  }
+  free(snap);
+  return rc;
+}

@@ -1,0 +1,75 @@
+/*
+ * db.h — the database handle's internals, shared by db.c (open, write, flush), iter.c
+ * (reads), compact.c (compaction, retention) and tests.
+ *
+ * Locks, in the order they may be taken:
+ *   flush_mu  serialises flush, compaction and retention: everything that changes the
+ *             manifest or the set of live parts;
+ *   mu        guards the registry, the memtables, the live part list and the counters.
+ * The WAL has its own lock; wal_commit is called with neither lock held (group commit).
+ */
+#ifndef TEUTO_DB_H
+#define TEUTO_DB_H
+
+#include <pthread.h>
+
+#include "batch.h"
+#include "manifest.h"
+#include "memtable.h"
+#include "part.h"
+#include "wal.h"
+
+struct teuto_db {
+  char *dir;                  /* database directory */
+  char *wal_dir;              /* dir/wal */
+  char *parts_dir;            /* dir/parts */
+  teuto_options opt;
+  int lock_fd;                /* flock'ed dir/LOCK */
+  io_ctx *io;                 /* for flush/compaction, under flush_mu */
+  wal *wal;
+
+  pthread_mutex_t flush_mu;
+  manifest man;               /* the committed manifest; under flush_mu */
+
+  pthread_mutex_t mu;
+  series_registry reg;
+  memtable *mt;               /* receives writes */
+  memtable *imm;              /* frozen, being flushed; NULL if none */
+  part **parts;               /* live parts, each holding one reference */
+  uint32_t part_count, part_cap;
+  batch b;                    /* the write batch being built (under mu) */
+  char *keybuf;               /* series key scratch, TEUTO_SERIES_KEY_MAX + 1 bytes */
+  uint32_t scr_idx[TEUTO_FIELDS_MAX];
+  uint64_t scr_val[TEUTO_FIELDS_MAX];
+  teuto_str scr_str[TEUTO_FIELDS_MAX];
+  int failed;                 /* first write/sync error; every later write gets TEUTO_EFAILED */
+  teuto_stats stats;
+
+  pthread_t bg;               /* background flush/sync/compaction thread */
+  bool bg_started;
+  bool bg_stop;
+  pthread_cond_t bg_cv;       /* with mu */
+};
+
+/* Path of part id into out. */
+void db_part_path(const teuto_db *db, uint64_t id, char *out, size_t cap);
+
+/* Registers a part's fields in its measurement's schema and fills p->field_map (under mu).
+ * Returns 0, TEUTO_ETYPE (a field's type conflicts: the part is unusable), -ENOMEM. */
+int db_part_bind(teuto_db *db, part *p);
+
+/* Snapshot of the field types of m (under mu) into types (cap entries); returns count. */
+uint32_t db_field_types(const measurement *m, uint8_t *types, uint32_t cap);
+
+/* iter.c: appends the rows of series si of p with from <= t < to (to == INT64_MAX: no upper
+ * bound) into dst, field indexes mapped through p->field_map (those >= nf_global skipped).
+ * Logs the part's path and block offset on corruption. 0, TEUTO_ECORRUPT, -ENOMEM. */
+int iter_append_part(memtable *arena, mt_series *dst, const part *p, uint32_t si, int64_t from,
+                     int64_t to, uint32_t nf_global);
+
+/* compact.c */
+int compact_partition(teuto_db *db, const char *meas, int64_t partition_start_ns);
+/* Which (measurement, partition) has >= compact_min_parts parts; 1 found, 0 none. Under mu. */
+int compact_pick(teuto_db *db, char *meas, size_t cap, int64_t *partition_start_ns);
+
+#endif /* TEUTO_DB_H */

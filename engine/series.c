@@ -1,0 +1,322 @@
+/*
+ * series.c — measurements, field schemas and the series registry (see series.h).
+ *
+ * Canonical series key (also stored in part files and WAL frames, FORMAT §Part file):
+ *   measurement-escaped { "," tagkey-escaped "=" tagvalue-escaped }*   tags sorted by raw key
+ * where measurement-escaped escapes `,` and ` ` with `\`, and tag keys/values escape `,` `=`
+ * and ` `. A backslash itself is kept as is (as line protocol does), so the key text is
+ * exactly what line protocol would carry and can be written back out verbatim.
+ *
+ * Invariants:
+ *  1. one series per canonical key; series ids are dense 0..series_count-1;
+ *  2. a field's type never changes once added to a measurement's schema;
+ *  3. keys, names and series structs never move once created (callers keep pointers).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <xxhash.h>
+
+#include "series.h"
+
+uint64_t series_hash(const char *key, size_t key_len) { return XXH3_64bits(key, key_len); }
+
+void series_registry_init(series_registry *r) { memset(r, 0, sizeof *r); }
+
+void series_registry_free(series_registry *r) {
+  for (uint32_t i = 0; i < r->series_count; i++) {
+    free(r->by_id[i]->key);
+    free(r->by_id[i]);
+  }
+  for (uint32_t i = 0; i < r->meas_count; i++) {
+    measurement *m = r->meas[i];
+    for (uint32_t f = 0; f < m->field_count; f++) free(m->fields[f].name);
+    free(m->fields);
+    free(m->field_batch_index);
+    free(m->field_batch_stamp);
+    free(m->name);
+    free(m);
+  }
+  free(r->buckets);
+  free(r->by_id);
+  free(r->meas);
+  memset(r, 0, sizeof *r);
+}
+
+/* 1: escaped everywhere (`,` and space); 2: escaped in tag keys and values only (`=`). */
+static const uint8_t escape_class[256] = {[','] = 1, [' '] = 1, ['='] = 2};
+
+static size_t escape_into(char *out, size_t pos, size_t cap, teuto_str s, bool meas) {
+  uint8_t mask = meas ? 1 : 3;
+  size_t i = 0;
+  /* eight bytes at a time: does the word hold ',' or ' ' (or '=' outside measurements)? */
+  const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+  for (; i + 8 <= s.len; i += 8) {
+    uint64_t w = le_get64((const uint8_t *)s.ptr + i);
+    uint64_t c = w ^ (ones * ','), sp = w ^ (ones * ' '), eq = meas ? ~0ull : w ^ (ones * '=');
+    uint64_t hit = ((c - ones) & ~c) | ((sp - ones) & ~sp) | ((eq - ones) & ~eq);
+    if (hit & highs) break;
+  }
+  while (i < s.len && !(escape_class[(uint8_t)s.ptr[i]] & mask)) i++;
+  if (pos + s.len > cap) return SIZE_MAX;
+  memcpy(out + pos, s.ptr, i); /* the common case: nothing to escape, one copy */
+  pos += i;
+  for (; i < s.len; i++) {
+    char c = s.ptr[i];
+    if (pos + 2 > cap) return SIZE_MAX;
+    if (escape_class[(uint8_t)c] & mask) out[pos++] = '\\';
+    out[pos++] = c;
+  }
+  return pos;
+}
+
+static int tag_cmp(const teuto_tag *a, const teuto_tag *b) {
+  size_t n = TEUTO_MIN(a->key.len, b->key.len);
+  if (n && a->key.ptr[0] != b->key.ptr[0]) return (uint8_t)a->key.ptr[0] - (uint8_t)b->key.ptr[0];
+  int c = memcmp(a->key.ptr, b->key.ptr, n);
+  if (c) return c;
+  return (a->key.len > b->key.len) - (a->key.len < b->key.len);
+}
+
+int series_key_build(teuto_str measurement, const teuto_tag *tags, size_t tag_count,
+                     char *out, size_t cap) {
+  if (measurement.len == 0 || measurement.len > TEUTO_NAME_MAX) return TEUTO_EINVAL;
+  if (tag_count > TEUTO_TAGS_MAX) return TEUTO_ELIMIT;
+  /* insertion sort of indexes: tag sets are small */
+  uint8_t order[TEUTO_TAGS_MAX];
+  for (size_t i = 0; i < tag_count; i++) {
+    size_t j = i;
+    while (j > 0 && tag_cmp(&tags[order[j - 1]], &tags[i]) > 0) {
+      order[j] = order[j - 1];
+      j--;
+    }
+    order[j] = (uint8_t)i;
+  }
+  size_t pos = escape_into(out, 0, cap, measurement, true);
+  for (size_t k = 0; k < tag_count && pos != SIZE_MAX; k++) {
+    const teuto_tag *t = &tags[order[k]];
+    if (t->key.len == 0 || t->value.len == 0 || t->key.len > TEUTO_NAME_MAX) return TEUTO_EINVAL;
+    if (k > 0 && tag_cmp(&tags[order[k - 1]], t) == 0) return TEUTO_EINVAL;
+    if (pos + 1 > cap) return TEUTO_ELIMIT;
+    out[pos++] = ',';
+    pos = escape_into(out, pos, cap, t->key, false);
+    if (pos == SIZE_MAX || pos + 1 > cap) return TEUTO_ELIMIT;
+    out[pos++] = '=';
+    pos = escape_into(out, pos, cap, t->value, false);
+  }
+  if (pos == SIZE_MAX || pos > TEUTO_SERIES_KEY_MAX) return TEUTO_ELIMIT;
+  return (int)pos;
+}
+
+series *series_find(series_registry *r, const char *key, size_t key_len, uint64_t hash) {
+  if (!r->buckets) return NULL;
+  for (series *s = r->buckets[hash & r->bucket_mask]; s; s = s->hash_next)
+    if (s->hash == hash && s->key_len == key_len && mem_eq(s->key, key, key_len)) return s;
+  return NULL;
+}
+
+static int grow_table(series_registry *r) {
+  uint32_t n = r->buckets ? (r->bucket_mask + 1) * 2 : 1024;
+  series **b = calloc(n, sizeof *b);
+  if (!b) return -ENOMEM;
+  for (uint32_t i = 0; i < r->series_count; i++) {
+    series *s = r->by_id[i];
+    s->hash_next = b[s->hash & (n - 1)];
+    b[s->hash & (n - 1)] = s;
+  }
+  free(r->buckets);
+  r->buckets = b;
+  r->bucket_mask = n - 1;
+  return 0;
+}
+
+measurement *measurement_find(series_registry *r, teuto_str name) {
+  for (uint32_t i = 0; i < r->meas_count; i++) {
+    measurement *m = r->meas[i];
+    if (m->name_len == name.len && memcmp(m->name, name.ptr, name.len) == 0) return m;
+  }
+  return NULL;
+}
+
+int measurement_get(series_registry *r, teuto_str name, measurement **out) {
+  measurement *m = measurement_find(r, name);
+  if (m) {
+    *out = m;
+    return 0;
+  }
+  if (name.len == 0 || name.len > TEUTO_NAME_MAX) return TEUTO_EINVAL;
+  if (r->meas_count == r->meas_cap) {
+    uint32_t cap = r->meas_cap ? r->meas_cap * 2 : 16;
+    measurement **p = realloc(r->meas, cap * sizeof *p);
+    if (!p) return -ENOMEM;
+    r->meas = p;
+    r->meas_cap = cap;
+  }
+  m = calloc(1, sizeof *m);
+  if (!m) return -ENOMEM;
+  m->name = malloc(name.len + 1);
+  if (!m->name) {
+    free(m);
+    return -ENOMEM;
+  }
+  memcpy(m->name, name.ptr, name.len);
+  m->name[name.len] = 0;
+  m->name_len = (uint32_t)name.len;
+  m->id = r->meas_count;
+  r->meas[r->meas_count++] = m;
+  *out = m;
+  return 0;
+}
+
+int series_get(series_registry *r, teuto_str mname, const char *key, size_t key_len,
+               uint64_t hash, series **out) {
+  series *s = series_find(r, key, key_len, hash);
+  if (s) {
+    *out = s;
+    return 0;
+  }
+  if (r->series_count == UINT32_MAX) return TEUTO_ELIMIT;
+  measurement *m;
+  int rc = measurement_get(r, mname, &m);
+  if (rc) return rc;
+  if (r->series_count == r->series_cap) {
+    uint32_t cap = r->series_cap ? r->series_cap * 2 : 1024;
+    series **p = realloc(r->by_id, cap * sizeof *p);
+    if (!p) return -ENOMEM;
+    r->by_id = p;
+    r->series_cap = cap;
+  }
+  if (!r->buckets || r->series_count >= r->bucket_mask) {
+    rc = grow_table(r);
+    if (rc) return rc;
+  }
+  s = calloc(1, sizeof *s);
+  if (!s) return -ENOMEM;
+  s->key = malloc(key_len + 1);
+  if (!s->key) {
+    free(s);
+    return -ENOMEM;
+  }
+  memcpy(s->key, key, key_len);
+  s->key[key_len] = 0;
+  s->key_len = (uint32_t)key_len;
+  s->hash = hash;
+  s->meas = m;
+  s->id = r->series_count;
+  s->mt_partition = INT64_MIN;
+  r->by_id[r->series_count++] = s;
+  s->hash_next = r->buckets[hash & r->bucket_mask];
+  r->buckets[hash & r->bucket_mask] = s;
+  m->series_count++;
+  *out = s;
+  return 0;
+}
+
+int measurement_field(measurement *m, teuto_str name, uint8_t type, uint32_t hint,
+                      uint32_t *index_out) {
+  if (hint < m->field_count) {
+    field_def *f = &m->fields[hint];
+    if (f->name_len == name.len && mem_eq(f->name, name.ptr, name.len)) {
+      if (f->type != type) return TEUTO_ETYPE;
+      *index_out = hint;
+      return 0;
+    }
+  }
+  for (uint32_t i = 0; i < m->field_count; i++) {
+    field_def *f = &m->fields[i];
+    if (f->name_len == name.len && memcmp(f->name, name.ptr, name.len) == 0) {
+      if (f->type != type) return TEUTO_ETYPE;
+      *index_out = i;
+      return 0;
+    }
+  }
+  if (name.len == 0 || name.len > TEUTO_NAME_MAX) return TEUTO_EINVAL;
+  if (type < TEUTO_FLOAT || type > TEUTO_STRING) return TEUTO_EINVAL;
+  if (m->field_count >= TEUTO_FIELDS_MAX) return TEUTO_ELIMIT;
+  if (m->field_count == m->field_cap) {
+    uint32_t cap = m->field_cap ? m->field_cap * 2 : 8;
+    field_def *p = realloc(m->fields, cap * sizeof *p);
+    if (!p) return -ENOMEM;
+    m->fields = p;
+    uint32_t *bi = realloc(m->field_batch_index, cap * sizeof *bi);
+    if (!bi) return -ENOMEM;
+    m->field_batch_index = bi;
+    uint64_t *bs = realloc(m->field_batch_stamp, cap * sizeof *bs);
+    if (!bs) return -ENOMEM;
+    m->field_batch_stamp = bs;
+    m->field_cap = cap;
+  }
+  char *copy = malloc(name.len + 1);
+  if (!copy) return -ENOMEM;
+  memcpy(copy, name.ptr, name.len);
+  copy[name.len] = 0;
+  field_def *f = &m->fields[m->field_count];
+  f->name = copy;
+  f->name_len = (uint32_t)name.len;
+  f->type = type;
+  m->field_batch_stamp[m->field_count] = 0;
+  *index_out = m->field_count++;
+  return 0;
+}
+
+size_t series_key_measurement(const char *key, size_t key_len, char *out, size_t cap) {
+  size_t n = 0;
+  for (size_t i = 0; i < key_len && n < cap; i++) {
+    if (key[i] == '\\' && i + 1 < key_len && (key[i + 1] == ',' || key[i + 1] == ' ')) {
+      out[n++] = key[++i];
+      continue;
+    }
+    if (key[i] == ',') break;
+    out[n++] = key[i];
+  }
+  return n;
+}
+
+/* Reads one escaped token up to an unescaped stop char; returns chars consumed. */
+static size_t unescape_token(const char *p, size_t len, char stop, char *buf, size_t *bpos,
+                             size_t cap, bool *overflow) {
+  size_t i = 0;
+  while (i < len) {
+    char c = p[i];
+    if (c == '\\' && i + 1 < len && (p[i + 1] == ',' || p[i + 1] == '=' || p[i + 1] == ' ')) {
+      c = p[i + 1];
+      i += 2;
+    } else if (c == stop || c == ',') {
+      break;
+    } else {
+      i++;
+    }
+    if (*bpos >= cap) {
+      *overflow = true;
+      return i;
+    }
+    buf[(*bpos)++] = c;
+  }
+  return i;
+}
+
+int series_key_parse(const char *key, size_t key_len, char *buf, size_t buf_cap,
+                     teuto_str *meas, teuto_tag *tags, size_t tags_cap) {
+  size_t bpos = 0, i = 0;
+  bool overflow = false;
+  i += unescape_token(key, key_len, ',', buf, &bpos, buf_cap, &overflow);
+  meas->ptr = buf;
+  meas->len = bpos;
+  size_t n = 0;
+  while (i < key_len) {
+    if (key[i] != ',' || n == tags_cap) return TEUTO_ECORRUPT;
+    i++;
+    size_t start = bpos;
+    i += unescape_token(key + i, key_len - i, '=', buf, &bpos, buf_cap, &overflow);
+    if (i >= key_len || key[i] != '=') return TEUTO_ECORRUPT;
+    tags[n].key.ptr = buf + start;
+    tags[n].key.len = bpos - start;
+    i++;
+    start = bpos;
+    i += unescape_token(key + i, key_len - i, ',', buf, &bpos, buf_cap, &overflow);
+    tags[n].value.ptr = buf + start;
+    tags[n].value.len = bpos - start;
+    n++;
+  }
+  if (overflow) return TEUTO_ELIMIT;
+  return (int)n;
+}

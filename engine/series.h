@@ -1,0 +1,112 @@
+/*
+ * series.h — measurements, their field schemas, and the series registry of one database.
+ *
+ * A series key is the canonical text "measurement,k1=v1,k2=v2" with tags sorted by key
+ * (bytewise) and line-protocol escaping (`,` `=` and space escaped with a backslash in tag
+ * keys and values; `,` and space in the measurement). The registry maps key → series and
+ * gives each series a dense id for this process (ids are never stored on disk).
+ *
+ * A measurement owns its field schema: field name → (index, type). A field's type is fixed by
+ * its first write. Indexes are dense per measurement and stable for the process.
+ *
+ * Threads: not thread-safe; the db's mutex guards the registry. Names and keys handed out
+ * stay valid (never moved or freed) until series_registry_free().
+ */
+#ifndef TEUTO_SERIES_H
+#define TEUTO_SERIES_H
+
+#include "teuto_int.h"
+
+typedef struct measurement measurement;
+typedef struct series series;
+
+typedef struct field_def {
+  char *name;         /* owned, NUL-terminated */
+  uint32_t name_len;
+  uint8_t type;       /* teuto_type */
+} field_def;
+
+struct measurement {
+  uint32_t id;              /* dense, registry-wide */
+  char *name;               /* owned, NUL-terminated, unescaped */
+  uint32_t name_len;
+  field_def *fields;        /* field_count entries; pointer may move, names don't */
+  uint32_t field_count;
+  uint32_t field_cap;
+  uint32_t series_count;
+  /* write-batch bookkeeping (batch.c): local index in the batch being encoded */
+  uint64_t batch_stamp;
+  uint32_t batch_index;
+  uint32_t *field_batch_index;  /* per field: local index in batch (valid if stamp matches) */
+  uint64_t *field_batch_stamp;
+};
+
+struct series {
+  uint32_t id;              /* dense, registry-wide */
+  measurement *meas;
+  char *key;                /* owned canonical key, NUL-terminated */
+  uint32_t key_len;
+  uint64_t hash;            /* XXH3 of key */
+  series *hash_next;
+  /* memtable cache (memtable.c): this series' buffer for its latest partition */
+  void *mt_cur;
+  uint64_t mt_gen;
+  int64_t mt_partition;
+  /* write-batch bookkeeping (batch.c) */
+  uint64_t batch_stamp;
+  uint32_t batch_index;
+};
+
+typedef struct series_registry {
+  series **buckets;         /* chained hash table, power-of-two size */
+  uint32_t bucket_mask;
+  series **by_id;           /* series_count entries */
+  uint32_t series_count;
+  uint32_t series_cap;
+  measurement **meas;       /* meas_count entries */
+  uint32_t meas_count;
+  uint32_t meas_cap;
+} series_registry;
+
+void series_registry_init(series_registry *r);
+void series_registry_free(series_registry *r);
+
+/*
+ * Builds the canonical key of measurement + tags into out (cap bytes). Tags are sorted here
+ * (tags itself is not modified; at most TEUTO_TAGS_MAX). Returns the key length, TEUTO_EINVAL
+ * for an empty name/tag value or a repeated tag key, TEUTO_ELIMIT past cap/TEUTO_TAGS_MAX.
+ */
+int series_key_build(teuto_str measurement, const teuto_tag *tags, size_t tag_count,
+                     char *out, size_t cap);
+
+/* Finds the series of key; NULL if absent. */
+series *series_find(series_registry *r, const char *key, size_t key_len, uint64_t hash);
+
+/* Finds or creates the series of key (measurement name m is the unescaped measurement).
+ * Returns 0 and *out, or -ENOMEM / TEUTO_ELIMIT. */
+int series_get(series_registry *r, teuto_str m, const char *key, size_t key_len,
+               uint64_t hash, series **out);
+
+uint64_t series_hash(const char *key, size_t key_len);
+
+/* Finds or creates a measurement. 0 or -ENOMEM. */
+int measurement_get(series_registry *r, teuto_str name, measurement **out);
+measurement *measurement_find(series_registry *r, teuto_str name);
+
+/*
+ * Finds or adds field name with type in m's schema. *index_out gets its index.
+ * Returns 0, TEUTO_ETYPE if it exists with another type, TEUTO_ELIMIT past TEUTO_FIELDS_MAX,
+ * -ENOMEM. hint is a guess of the index (e.g. the previous row's), checked first.
+ */
+int measurement_field(measurement *m, teuto_str name, uint8_t type, uint32_t hint,
+                      uint32_t *index_out);
+
+/* Splits a canonical key's measurement part (unescaped) into out; returns its length. */
+size_t series_key_measurement(const char *key, size_t key_len, char *out, size_t cap);
+
+/* Parses a canonical key back into tags (escapes removed into buf). Returns tag count or
+ * TEUTO_ECORRUPT. For teuto_series_foreach users and exports. */
+int series_key_parse(const char *key, size_t key_len, char *buf, size_t buf_cap,
+                     teuto_str *meas, teuto_tag *tags, size_t tags_cap);
+
+#endif /* TEUTO_SERIES_H */
