@@ -25,7 +25,7 @@ int teuto_check(const char *dir, teuto_check_fn fn, void *ctx) {
   int problems = 0;
   char path[4096], msg[512];
   io_ctx *io;
-  int rc = io_open(true, &io);
+  int rc = io_open(false, &io);
   if (rc) return rc;
   DIR *probe = opendir(dir);
   if (!probe) {

@@ -180,8 +180,29 @@ out:
   return rc;
 }
 
-int teuto_iter_open(teuto_db *db, teuto_str meas, const teuto_tag *tags,
-                    size_t tag_count, int64_t from_ns, int64_t to_ns, teuto_iter **out) {
+static int iter_open(teuto_db *db, const char *key, size_t klen, int64_t from_ns,
+                     int64_t to_ns, teuto_iter **out);
+
+int teuto_iter_open(teuto_db *db, teuto_str meas, const teuto_tag *tags, size_t tag_count,
+                    int64_t from_ns, int64_t to_ns, teuto_iter **out) {
+  char *key = malloc(TEUTO_SERIES_KEY_MAX + 1);
+  if (!key) return -ENOMEM;
+  int klen = series_key_build(meas, tags, tag_count, key, TEUTO_SERIES_KEY_MAX + 1);
+  int rc = klen < 0 ? (klen == TEUTO_ELIMIT ? TEUTO_ELIMIT : TEUTO_EINVAL)
+                    : iter_open(db, key, (size_t)klen, from_ns, to_ns, out);
+  free(key);
+  return rc;
+}
+
+int teuto_iter_open_key(teuto_db *db, teuto_str series_key, int64_t from_ns, int64_t to_ns,
+                        teuto_iter **out) {
+  if (!series_key.ptr || series_key.len == 0 || series_key.len > TEUTO_SERIES_KEY_MAX)
+    return TEUTO_EINVAL;
+  return iter_open(db, series_key.ptr, series_key.len, from_ns, to_ns, out);
+}
+
+static int iter_open(teuto_db *db, const char *key, size_t klen, int64_t from_ns,
+                     int64_t to_ns, teuto_iter **out) {
   teuto_iter *it = calloc(1, sizeof *it);
   if (!it) return -ENOMEM;
   int rc = memtable_new(&it->arena);
@@ -199,20 +220,8 @@ int teuto_iter_open(teuto_db *db, teuto_str meas, const teuto_tag *tags,
     rc = rc ? rc : -ENOMEM;
     goto fail;
   }
-  char *key = malloc(TEUTO_SERIES_KEY_MAX + 1);
-  if (!key) {
-    rc = -ENOMEM;
-    goto fail;
-  }
-  int klen = series_key_build(meas, tags, tag_count, key, TEUTO_SERIES_KEY_MAX + 1);
-  if (klen < 0) {
-    free(key);
-    rc = klen == TEUTO_ELIMIT ? TEUTO_ELIMIT : TEUTO_EINVAL;
-    goto fail;
-  }
   pthread_mutex_lock(&db->mu);
-  series *s = series_find(&db->reg, key, (size_t)klen, series_hash(key, (size_t)klen));
-  free(key);
+  series *s = series_find(&db->reg, key, klen, series_hash(key, klen));
   if (!s || from_ns >= to_ns) {
     pthread_mutex_unlock(&db->mu);
     mt_series_free(recent);

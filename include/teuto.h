@@ -177,6 +177,59 @@ typedef struct teuto_write_result {
  */
 int teuto_write(teuto_db *db, const teuto_row *rows, size_t row_count, teuto_write_result *res);
 
+/* ---- writing InfluxDB line protocol ---- */
+
+/* Timestamp precision of line protocol input (InfluxDB 1.x also accepts m and h). */
+typedef enum teuto_precision {
+  TEUTO_PRECISION_NS = 0,
+  TEUTO_PRECISION_US = 1,
+  TEUTO_PRECISION_MS = 2,
+  TEUTO_PRECISION_S = 3,
+  TEUTO_PRECISION_M = 4,   /* minutes */
+  TEUTO_PRECISION_H = 5    /* hours */
+} teuto_precision;
+
+/* Parses a precision name as the InfluxDB APIs spell it: "ns" "n" "us" "u" "µs" "ms" "s" "m"
+ * "h" (NULL or "" = ns). Returns 0 and *out, or TEUTO_EINVAL. */
+int teuto_precision_parse(const char *name, teuto_precision *out);
+
+#define TEUTO_LP_LINE_MAX (1024 * 1024)  /* default longest line accepted, bytes */
+
+/* One refused line. */
+typedef struct teuto_lp_error {
+  uint64_t line_no;      /* 1-based, counted from first_line_no */
+  int code;              /* TEUTO_EINVAL (syntax), TEUTO_ETYPE, TEUTO_ELIMIT, ... */
+  char message[160];     /* e.g. "invalid field value", NUL-terminated; no raw values */
+} teuto_lp_error;
+
+typedef struct teuto_lp_options {
+  teuto_precision precision;   /* of the timestamps in the text */
+  int64_t default_time_ns;     /* time of lines without a timestamp (the request's arrival) */
+  uint64_t first_line_no;      /* line number of the first line of buf (1 for a new body) */
+  size_t line_max_bytes;       /* 0 = TEUTO_LP_LINE_MAX */
+  teuto_lp_error *errors;      /* caller's array for the first errors (may be NULL) */
+  size_t errors_cap;
+} teuto_lp_options;
+
+typedef struct teuto_lp_result {
+  uint64_t lines;            /* non-blank, non-comment lines seen */
+  uint64_t rows_written;     /* lines accepted and written */
+  uint64_t rows_rejected;    /* lines refused (syntax, types, limits) */
+  size_t error_count;        /* errors stored in opt->errors (<= errors_cap) */
+  size_t consumed_bytes;     /* bytes of buf parsed: all of it (a last line without a newline
+                                counts as complete) */
+} teuto_lp_result;
+
+/*
+ * Parses buf (len bytes of InfluxDB line protocol: complete lines) and writes every valid
+ * line; invalid lines are refused one by one with their line number and reason, and never
+ * take the good lines around them down. Returns 0 (all written), TEUTO_EPARTIAL (some
+ * refused; res says how many, opt->errors which), or a write error (-errno, TEUTO_EFAILED:
+ * then nothing after the error is acknowledged). Durability as teuto_write.
+ */
+int teuto_write_lp(teuto_db *db, const char *buf, size_t len, const teuto_lp_options *opt,
+                   teuto_lp_result *res);
+
 /* Makes every write acknowledged so far durable (fdatasync of the WAL). */
 int teuto_sync(teuto_db *db);
 
@@ -212,6 +265,11 @@ typedef struct teuto_row_view {
 int teuto_iter_open(teuto_db *db, teuto_str measurement, const teuto_tag *tags,
                     size_t tag_count, int64_t from_ns, int64_t to_ns, teuto_iter **out);
 
+/* As teuto_iter_open, for the series with this canonical key (as teuto_series_foreach
+ * hands out). */
+int teuto_iter_open_key(teuto_db *db, teuto_str series_key, int64_t from_ns, int64_t to_ns,
+                        teuto_iter **out);
+
 /* Fetches the next row into *row. Returns 1 for a row, 0 at the end, negative on error. */
 int teuto_iter_next(teuto_iter *it, teuto_row_view *row);
 
@@ -223,6 +281,35 @@ void teuto_iter_close(teuto_iter *it);
  * fn returns 0 to go on, non-zero to stop (that value is returned). */
 int teuto_series_foreach(teuto_db *db, teuto_str measurement,
                          int (*fn)(void *ctx, teuto_str series_key), void *ctx);
+
+/* ---- a data directory of named databases ---- */
+
+/* A catalog is a data directory holding one database per name (a subdirectory `db/<name>`).
+ * Servers and the CLI address databases by name through it. Thread-safe. */
+typedef struct teuto_catalog teuto_catalog;
+
+#define TEUTO_DB_NAME_MAX 64  /* bytes; names are [A-Za-z0-9_.-], not starting with '.' */
+
+/* Opens (creating if missing) the data directory dir; opt (may be NULL) applies to every
+ * database opened through it. Opens no database yet. 0, -errno. */
+int teuto_catalog_open(const char *dir, const teuto_options *opt, teuto_catalog **out);
+
+/* Flushes nothing, closes every open database (see teuto_close), frees. Returns the first
+ * error. NULL is a no-op. */
+int teuto_catalog_close(teuto_catalog *cat);
+
+/* Returns the database called name, opening it on first use; with create, a missing
+ * database is created. The handle stays owned by the catalog (valid until
+ * teuto_catalog_close; never close it yourself). Returns 0, TEUTO_ENOTFOUND (missing and
+ * !create), TEUTO_EINVAL (bad name), or teuto_open's errors. */
+int teuto_catalog_db(teuto_catalog *cat, const char *name, int create, teuto_db **out);
+
+/* Calls fn with each existing database name (sorted), borrowed for the call; fn returns
+ * non-zero to stop (returned). */
+int teuto_catalog_foreach(teuto_catalog *cat, int (*fn)(void *ctx, const char *name), void *ctx);
+
+/* Flushes every open database (for shutdown); returns the first error. */
+int teuto_catalog_flush(teuto_catalog *cat);
 
 /* ---- statistics and checking ---- */
 

@@ -3,9 +3,15 @@
  *
  *   teuto check DIR     validate every checksum and structure of a database directory;
  *                       exits 0 when clean, 1 when damage was found, 2 on usage/IO errors
+ *   teuto dump DATA [--db NAME] [--measurement M]
+ *                       print every row of a database as line protocol, sorted by series key
+ *                       then time (floats round-trip exactly: %.17g); for tests, debugging
+ *                       and moving data. Opens the database, so not beside a running server.
  *   teuto version       print the library and on-disk format versions
  */
+#include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "teuto.h"
@@ -13,13 +19,125 @@
 static void usage(FILE *out) {
   fprintf(out,
           "usage: teuto <command> [args]\n"
-          "  check DIR    validate a data directory (checksums, structure); exit 1 on damage\n"
+          "  check DIR    validate a database directory (checksums, structure); exit 1 on damage\n"
+          "  dump DATA [--db NAME] [--measurement M]\n"
+          "               print a database's rows as line protocol (default db: default)\n"
           "  version      print versions\n");
 }
 
 static void on_problem(void *ctx, const char *path, const char *msg) {
   (void)ctx;
   printf("DAMAGED %s: %s\n", path, msg);
+}
+
+typedef struct keys {
+  char **v;
+  size_t n, cap;
+} keys;
+
+static int collect_key(void *ctx, teuto_str key) {
+  keys *k = ctx;
+  if (k->n == k->cap) {
+    k->cap = k->cap ? k->cap * 2 : 256;
+    char **v = realloc(k->v, k->cap * sizeof *v);
+    if (!v) return -1;
+    k->v = v;
+  }
+  char *copy = malloc(key.len + 1);
+  if (!copy) return -1;
+  memcpy(copy, key.ptr, key.len);
+  copy[key.len] = 0;
+  k->v[k->n++] = copy;
+  return 0;
+}
+
+static int cmp_key(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void print_value(const teuto_value *v) {
+  switch (v->type) {
+  case TEUTO_FLOAT: printf("%.17g", v->v.f); break;
+  case TEUTO_INT: printf("%" PRId64 "i", v->v.i); break;
+  case TEUTO_UINT: printf("%" PRIu64 "u", v->v.u); break;
+  case TEUTO_BOOL: fputs(v->v.b ? "true" : "false", stdout); break;
+  default:
+    putchar('"');
+    for (size_t i = 0; i < v->v.s.len; i++) {
+      char c = v->v.s.ptr[i];
+      if (c == '"' || c == '\\') putchar('\\');
+      putchar(c);
+    }
+    putchar('"');
+  }
+}
+
+static void print_escaped(teuto_str s) {
+  for (size_t i = 0; i < s.len; i++) {
+    char c = s.ptr[i];
+    if (c == ',' || c == '=' || c == ' ') putchar('\\');
+    putchar(c);
+  }
+}
+
+static int dump(int argc, char **argv) {
+  const char *data = NULL, *dbname = "default", *meas = "";
+  for (int i = 2; i < argc; i++) {
+    if (!strcmp(argv[i], "--db") && i + 1 < argc) dbname = argv[++i];
+    else if (!strcmp(argv[i], "--measurement") && i + 1 < argc) meas = argv[++i];
+    else if (!data && argv[i][0] != '-') data = argv[i];
+    else {
+      usage(stderr);
+      return 2;
+    }
+  }
+  if (!data) {
+    usage(stderr);
+    return 2;
+  }
+  teuto_options opt;
+  teuto_options_init(&opt);
+  opt.background = 0;
+  opt.log_level = TEUTO_LOG_WARN;
+  teuto_catalog *cat;
+  teuto_db *db;
+  int rc = teuto_catalog_open(data, &opt, &cat);
+  if (rc == 0) {
+    rc = teuto_catalog_db(cat, dbname, 0, &db);
+    if (rc) teuto_catalog_close(cat);
+  }
+  if (rc) {
+    fprintf(stderr, "teuto dump: %s (database %s): %s\n", data, dbname, teuto_strerror(rc));
+    return 2;
+  }
+  keys k = {0};
+  rc = teuto_series_foreach(db, (teuto_str){meas, strlen(meas)}, collect_key, &k);
+  qsort(k.v, k.n, sizeof *k.v, cmp_key);
+  for (size_t i = 0; i < k.n && rc == 0; i++) {
+    teuto_iter *it;
+    rc = teuto_iter_open_key(db, (teuto_str){k.v[i], strlen(k.v[i])}, INT64_MIN, INT64_MAX, &it);
+    if (rc) break;
+    teuto_row_view row;
+    while ((rc = teuto_iter_next(it, &row)) == 1) {
+      fputs(k.v[i], stdout);
+      for (size_t f = 0; f < row.field_count; f++) {
+        putchar(f ? ',' : ' ');
+        print_escaped(row.fields[f].key);
+        putchar('=');
+        print_value(&row.fields[f].value);
+      }
+      printf(" %" PRId64 "\n", row.time_ns);
+    }
+    teuto_iter_close(it);
+  }
+  for (size_t i = 0; i < k.n; i++) free(k.v[i]);
+  free(k.v);
+  int crc = teuto_catalog_close(cat);
+  if (rc < 0 || crc) {
+    fprintf(stderr, "teuto dump: %s\n", teuto_strerror(rc < 0 ? rc : crc));
+    return 1;
+  }
+  return 0;
 }
 
 int main(int argc, char **argv) {
@@ -31,6 +149,7 @@ int main(int argc, char **argv) {
     printf("teuto %s (on-disk format %d)\n", teuto_version(), TEUTO_FORMAT_VERSION);
     return 0;
   }
+  if (!strcmp(argv[1], "dump")) return dump(argc, argv);
   if (!strcmp(argv[1], "check")) {
     if (argc != 3) {
       usage(stderr);
