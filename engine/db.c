@@ -370,13 +370,19 @@ static int resolve_row(teuto_db *db, const teuto_row *row) {
   if (row->field_count == 0 || !row->fields) return TEUTO_EINVAL;
   if (row->field_count > TEUTO_FIELDS_MAX) return TEUTO_ELIMIT;
   if (!row->measurement.ptr || (row->tag_count && !row->tags)) return TEUTO_EINVAL;
-  int klen = series_key_build(row->measurement, row->tags, row->tag_count, db->keybuf,
-                              TEUTO_SERIES_KEY_MAX + 1);
-  if (klen < 0) return klen;
-  series *s;
-  int rc = series_get(&db->reg, row->measurement, db->keybuf, (size_t)klen,
-                      series_hash(db->keybuf, (size_t)klen), &s);
-  if (rc) return rc;
+  if (row->tag_count > TEUTO_TAGS_MAX) return TEUTO_ELIMIT;
+  int rc;
+  /* fast path: a known series whose tags come sorted needs no key building */
+  series *s = series_find_raw(&db->reg, row->measurement, row->tags, row->tag_count,
+                              series_raw_hash(row->measurement, row->tags, row->tag_count));
+  if (!s) {
+    int klen = series_key_build(row->measurement, row->tags, row->tag_count, db->keybuf,
+                                TEUTO_SERIES_KEY_MAX + 1);
+    if (klen < 0) return klen;
+    rc = series_get(&db->reg, row->measurement, db->keybuf, (size_t)klen,
+                    series_hash(db->keybuf, (size_t)klen), &s);
+    if (rc) return rc;
+  }
   measurement *m = s->meas;
   uint32_t n = 0;
   for (size_t i = 0; i < row->field_count; i++) {

@@ -20,11 +20,44 @@
 
 uint64_t series_hash(const char *key, size_t key_len) { return XXH3_64bits(key, key_len); }
 
+static inline uint64_t raw_mix(uint64_t h, teuto_str s) {
+  /* lengths are mixed in so that ("ab","c") and ("a","bc") differ */
+  return (h ^ XXH3_64bits_withSeed(s.ptr, s.len, s.len)) * 0x9E3779B97F4A7C15ull + 0x632BE59BD9B4E019ull;
+}
+
+uint64_t series_raw_hash(teuto_str measurement, const teuto_tag *tags, size_t tag_count) {
+  uint64_t h = raw_mix(0x243F6A8885A308D3ull, measurement);
+  for (size_t i = 0; i < tag_count; i++) h = raw_mix(raw_mix(h, tags[i].key), tags[i].value);
+  return h;
+}
+
+series *series_find_raw(series_registry *r, teuto_str m, const teuto_tag *tags,
+                        size_t tag_count, uint64_t raw_hash) {
+  if (!r->raw_buckets) return NULL;
+  for (series *s = r->raw_buckets[raw_hash & r->bucket_mask]; s; s = s->raw_next) {
+    if (s->raw_hash != raw_hash || s->tag_count != tag_count || s->meas->name_len != m.len ||
+        !mem_eq(s->meas->name, m.ptr, m.len))
+      continue;
+    size_t i = 0;
+    for (; i < tag_count; i++) {
+      const teuto_tag *a = &s->tags[i], *b = &tags[i];
+      if (a->key.len != b->key.len || a->value.len != b->value.len ||
+          !mem_eq(a->key.ptr, b->key.ptr, b->key.len) ||
+          !mem_eq(a->value.ptr, b->value.ptr, b->value.len))
+        break;
+    }
+    if (i == tag_count) return s;
+  }
+  return NULL;
+}
+
 void series_registry_init(series_registry *r) { memset(r, 0, sizeof *r); }
 
 void series_registry_free(series_registry *r) {
   for (uint32_t i = 0; i < r->series_count; i++) {
     free(r->by_id[i]->key);
+    free(r->by_id[i]->tags);
+    free(r->by_id[i]->tag_buf);
     free(r->by_id[i]);
   }
   for (uint32_t i = 0; i < r->meas_count; i++) {
@@ -37,6 +70,7 @@ void series_registry_free(series_registry *r) {
     free(m);
   }
   free(r->buckets);
+  free(r->raw_buckets);
   free(r->by_id);
   free(r->meas);
   memset(r, 0, sizeof *r);
@@ -47,20 +81,14 @@ static const uint8_t escape_class[256] = {[','] = 1, [' '] = 1, ['='] = 2};
 
 static size_t escape_into(char *out, size_t pos, size_t cap, teuto_str s, bool meas) {
   uint8_t mask = meas ? 1 : 3;
-  size_t i = 0;
-  /* eight bytes at a time: does the word hold ',' or ' ' (or '=' outside measurements)? */
-  const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
-  for (; i + 8 <= s.len; i += 8) {
-    uint64_t w = le_get64((const uint8_t *)s.ptr + i);
-    uint64_t c = w ^ (ones * ','), sp = w ^ (ones * ' '), eq = meas ? ~0ull : w ^ (ones * '=');
-    uint64_t hit = ((c - ones) & ~c) | ((sp - ones) & ~sp) | ((eq - ones) & ~eq);
-    if (hit & highs) break;
-  }
-  while (i < s.len && !(escape_class[(uint8_t)s.ptr[i]] & mask)) i++;
   if (pos + s.len > cap) return SIZE_MAX;
-  memcpy(out + pos, s.ptr, i); /* the common case: nothing to escape, one copy */
-  pos += i;
-  for (; i < s.len; i++) {
+  uint8_t acc = 0; /* branch-free scan: most names need no escaping at all */
+  for (size_t i = 0; i < s.len; i++) acc |= escape_class[(uint8_t)s.ptr[i]];
+  if (!(acc & mask)) {
+    memcpy(out + pos, s.ptr, s.len);
+    return pos + s.len;
+  }
+  for (size_t i = 0; i < s.len; i++) {
     char c = s.ptr[i];
     if (pos + 2 > cap) return SIZE_MAX;
     if (escape_class[(uint8_t)c] & mask) out[pos++] = '\\';
@@ -116,15 +144,24 @@ series *series_find(series_registry *r, const char *key, size_t key_len, uint64_
 
 static int grow_table(series_registry *r) {
   uint32_t n = r->buckets ? (r->bucket_mask + 1) * 2 : 1024;
-  series **b = calloc(n, sizeof *b);
-  if (!b) return -ENOMEM;
+  series **b = calloc(n, sizeof *b), **rb = calloc(n, sizeof *rb);
+  if (!b || !rb) {
+    free(b);
+    free(rb);
+    return -ENOMEM;
+  }
   for (uint32_t i = 0; i < r->series_count; i++) {
     series *s = r->by_id[i];
     s->hash_next = b[s->hash & (n - 1)];
     b[s->hash & (n - 1)] = s;
+    if (s->tag_count == UINT32_MAX) continue; /* not findable by raw tags */
+    s->raw_next = rb[s->raw_hash & (n - 1)];
+    rb[s->raw_hash & (n - 1)] = s;
   }
   free(r->buckets);
+  free(r->raw_buckets);
   r->buckets = b;
+  r->raw_buckets = rb;
   r->bucket_mask = n - 1;
   return 0;
 }
@@ -198,6 +235,36 @@ int series_get(series_registry *r, teuto_str mname, const char *key, size_t key_
   }
   memcpy(s->key, key, key_len);
   s->key[key_len] = 0;
+  /* the unescaped, sorted tags for series_find_raw (the key holds them sorted) */
+  s->tag_buf = malloc(key_len + 1);
+  s->tags = malloc(TEUTO_TAGS_MAX * sizeof *s->tags);
+  teuto_str parsed_meas;
+  int nt = s->tag_buf && s->tags ? series_key_parse(key, key_len, s->tag_buf, key_len + 1,
+                                                    &parsed_meas, s->tags, TEUTO_TAGS_MAX)
+                                 : -ENOMEM;
+  if (nt < 0) {
+    free(s->tag_buf);
+    free(s->tags);
+    free(s->key);
+    free(s);
+    return nt == -ENOMEM ? nt : TEUTO_EINVAL;
+  }
+  s->tag_count = (uint32_t)nt;
+  s->raw_hash = series_raw_hash(parsed_meas, s->tags, (size_t)nt);
+  /* A key is ambiguous when a tag value ends in a backslash ("k=a\\" then ",k2=v" reads back
+   * as one value "a,k2=v"). Only a series whose parsed tags rebuild exactly its key may be
+   * found by its raw tags; others are found by key only. */
+  char *rebuilt = malloc(key_len + 1);
+  if (!rebuilt) {
+    free(s->tag_buf);
+    free(s->tags);
+    free(s->key);
+    free(s);
+    return -ENOMEM;
+  }
+  int rl = series_key_build(parsed_meas, s->tags, s->tag_count, rebuilt, key_len + 1);
+  bool raw_ok = rl == (int)key_len && memcmp(rebuilt, key, key_len) == 0;
+  free(rebuilt);
   s->key_len = (uint32_t)key_len;
   s->hash = hash;
   s->meas = m;
@@ -206,6 +273,13 @@ int series_get(series_registry *r, teuto_str mname, const char *key, size_t key_
   r->by_id[r->series_count++] = s;
   s->hash_next = r->buckets[hash & r->bucket_mask];
   r->buckets[hash & r->bucket_mask] = s;
+  if (raw_ok) {
+    s->raw_next = r->raw_buckets[s->raw_hash & r->bucket_mask];
+    r->raw_buckets[s->raw_hash & r->bucket_mask] = s;
+  } else {
+    s->raw_hash = 0;
+    s->tag_count = UINT32_MAX; /* never matches in series_find_raw */
+  }
   m->series_count++;
   *out = s;
   return 0;

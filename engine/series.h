@@ -48,6 +48,12 @@ struct series {
   uint32_t key_len;
   uint64_t hash;            /* XXH3 of key */
   series *hash_next;
+  /* the tags unescaped and sorted, for the raw-input fast path (series_find_raw) */
+  teuto_tag *tags;          /* tag_count entries pointing into tag_buf (owned) */
+  uint32_t tag_count;
+  char *tag_buf;
+  uint64_t raw_hash;        /* series_raw_hash of measurement and tags in sorted order */
+  series *raw_next;
   /* memtable cache (memtable.c): this series' buffer for its latest partition */
   void *mt_cur;
   uint64_t mt_gen;
@@ -59,6 +65,7 @@ struct series {
 
 typedef struct series_registry {
   series **buckets;         /* chained hash table, power-of-two size */
+  series **raw_buckets;     /* the same series by raw_hash; same size */
   uint32_t bucket_mask;
   series **by_id;           /* series_count entries */
   uint32_t series_count;
@@ -88,6 +95,17 @@ int series_get(series_registry *r, teuto_str m, const char *key, size_t key_len,
                uint64_t hash, series **out);
 
 uint64_t series_hash(const char *key, size_t key_len);
+
+/*
+ * The fast path of writes: a hash of the raw (unescaped) measurement and tags in the order
+ * given, and a lookup that verifies the tags pairwise against each candidate's sorted tags.
+ * It finds a series only when the caller's tags are sorted by key (as line protocol clients
+ * and most programs send them) and then costs no key building; otherwise it returns NULL and
+ * the caller builds the canonical key (series_key_build) and uses series_get.
+ */
+uint64_t series_raw_hash(teuto_str measurement, const teuto_tag *tags, size_t tag_count);
+series *series_find_raw(series_registry *r, teuto_str measurement, const teuto_tag *tags,
+                        size_t tag_count, uint64_t raw_hash);
 
 /* Finds or creates a measurement. 0 or -ENOMEM. */
 int measurement_get(series_registry *r, teuto_str name, measurement **out);

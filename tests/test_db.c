@@ -265,6 +265,53 @@ static void test_bad_rows_are_refused_one_by_one(void **state) {
   free(dir);
 }
 
+/* The raw-tags fast path must never confuse series whose canonical keys read back alike: a
+ * tag value ending in a backslash makes "k1=x\\,k2=y" ambiguous. Tags in any order must find
+ * the same series. */
+static void test_series_identity_fast_path(void **state) {
+  (void)state;
+  char *dir = tu_mkdtemp();
+  teuto_options o = quiet_opts();
+  teuto_db *db;
+  assert_int_equal(teuto_open(dir, &o, &db), 0);
+  teuto_tag a[2] = {{tu_s("k1"), tu_s("x\\")}, {tu_s("k2"), tu_s("y")}};
+  teuto_tag b[1] = {{tu_s("k1"), tu_s("x,k2=y")}};
+  teuto_tag a_rev[2] = {{tu_s("k2"), tu_s("y")}, {tu_s("k1"), tu_s("x\\")}};
+  for (int round = 0; round < 3; round++) { /* the 2nd and 3rd rounds hit the fast path */
+    teuto_field fa = {tu_s("v"), {.type = TEUTO_INT, .v.i = 100 + round}};
+    teuto_field fb = {tu_s("v"), {.type = TEUTO_INT, .v.i = 200 + round}};
+    teuto_field fc = {tu_s("w"), {.type = TEUTO_INT, .v.i = 300 + round}};
+    teuto_row rows[3] = {{tu_s("amb"), a, 2, &fa, 1, T0 + round},
+                         {tu_s("amb"), b, 1, &fb, 1, T0 + round},
+                         {tu_s("amb"), a_rev, 2, &fc, 1, T0 + round}};
+    assert_int_equal(teuto_write(db, rows, 3, NULL), 0);
+  }
+  teuto_stats st;
+  teuto_get_stats(db, &st);
+  assert_int_equal(st.series_count, 2);
+  teuto_iter *it;
+  teuto_row_view row;
+  assert_int_equal(teuto_iter_open(db, tu_s("amb"), b, 1, INT64_MIN, INT64_MAX, &it), 0);
+  for (int round = 0; round < 3; round++) {
+    assert_int_equal(teuto_iter_next(it, &row), 1);
+    assert_int_equal(row.field_count, 1);
+    assert_int_equal(row.fields[0].value.v.i, 200 + round);
+  }
+  assert_int_equal(teuto_iter_next(it, &row), 0);
+  teuto_iter_close(it);
+  assert_int_equal(teuto_iter_open(db, tu_s("amb"), a_rev, 2, INT64_MIN, INT64_MAX, &it), 0);
+  for (int round = 0; round < 3; round++) {
+    assert_int_equal(teuto_iter_next(it, &row), 1);
+    assert_int_equal(row.field_count, 2);
+    assert_int_equal(row.fields[0].value.v.i, 100 + round);
+    assert_int_equal(row.fields[1].value.v.i, 300 + round);
+  }
+  teuto_iter_close(it);
+  assert_int_equal(teuto_close(db), 0);
+  tu_rmrf(dir);
+  free(dir);
+}
+
 static void test_special_values_round_trip(void **state) {
   (void)state;
   char *dir = tu_mkdtemp();
@@ -522,6 +569,7 @@ int main(void) {
       cmocka_unit_test(test_many_series_and_partitions),
       cmocka_unit_test(test_bad_rows_are_refused_one_by_one),
       cmocka_unit_test(test_special_values_round_trip),
+      cmocka_unit_test(test_series_identity_fast_path),
       cmocka_unit_test(test_retention_drops_old_partitions),
       cmocka_unit_test(test_corrupt_part_is_reported),
       cmocka_unit_test(test_directory_lock),
