@@ -207,21 +207,6 @@ void batch_view_free(batch_view *v) {
   memset(v, 0, sizeof *v);
 }
 
-typedef struct rd {
-  const uint8_t *p, *end;
-  bool bad;
-} rd;
-
-static uint64_t rd_varint(rd *r) {
-  uint64_t v = 0;
-  size_t n = r->bad ? 0 : varint_get(r->p, r->end, &v);
-  if (!n) {
-    r->bad = true;
-    return 0;
-  }
-  r->p += n;
-  return v;
-}
 
 static teuto_str rd_bytes(rd *r, size_t max_len) {
   teuto_str s = {NULL, 0};

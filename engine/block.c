@@ -227,7 +227,7 @@ static size_t header_write(const block_stats *st, size_t raw_bytes, uint8_t *h) 
 }
 
 /* Reads one varint at *p (< end); false on truncation. */
-static inline bool rd_varint(const uint8_t **p, const uint8_t *end, uint64_t *v) {
+static inline bool hdr_varint(const uint8_t **p, const uint8_t *end, uint64_t *v) {
   const size_t k = varint_get(*p, end, v);
   *p += k;
   return k != 0;
@@ -248,17 +248,17 @@ static int header_parse(const uint8_t *src, size_t len, bool verify, block_hdr *
   st->min_time_ns = (int64_t)le_get64(src + offsetof(block_prefix, min_time_ns));
   const uint8_t *p = src + sizeof(block_prefix), *end = src + len;
   uint64_t rows, vals, dt, a, b, raw = 0, pay;
-  if (!rd_varint(&p, end, &rows) || rows == 0 || rows > BLOCK_ROWS_MAX)
+  if (!hdr_varint(&p, end, &rows) || rows == 0 || rows > BLOCK_ROWS_MAX)
     return TEUTO_CORRUPT("block: bad row count");
   vals = rows;
   if (st->flags & BLOCK_F_HAS_NULLS) {
     if (st->type == BLOCK_TIME) return TEUTO_CORRUPT("block: time column with nulls");
-    if (!rd_varint(&p, end, &vals) || vals >= rows)
+    if (!hdr_varint(&p, end, &vals) || vals >= rows)
       return TEUTO_CORRUPT("block: bad value count");
   }
   st->row_count = (uint32_t)rows;
   st->value_count = (uint32_t)vals;
-  if (!rd_varint(&p, end, &dt)) return TEUTO_CORRUPT("block: truncated time range");
+  if (!hdr_varint(&p, end, &dt)) return TEUTO_CORRUPT("block: truncated time range");
   st->max_time_ns = (int64_t)((uint64_t)st->min_time_ns + dt);
   if (st->max_time_ns < st->min_time_ns) return TEUTO_CORRUPT("block: time range wraps");
 
@@ -284,7 +284,7 @@ static int header_parse(const uint8_t *src, size_t len, bool verify, block_hdr *
   case TEUTO_INT:
   case TEUTO_UINT:
     if (mm) {
-      if (!rd_varint(&p, end, &a) || !rd_varint(&p, end, &b))
+      if (!hdr_varint(&p, end, &a) || !hdr_varint(&p, end, &b))
         return TEUTO_CORRUPT("block: truncated min/max");
       if (st->type == TEUTO_INT) {
         st->min.i = zigzag_dec(a);
@@ -299,20 +299,20 @@ static int header_parse(const uint8_t *src, size_t len, bool verify, block_hdr *
       return TEUTO_CORRUPT("block: integer block with values but no min/max");
     }
     if (sum) {
-      if (!rd_varint(&p, end, &a)) return TEUTO_CORRUPT("block: truncated sum");
+      if (!hdr_varint(&p, end, &a)) return TEUTO_CORRUPT("block: truncated sum");
       st->sum.u = st->type == TEUTO_INT ? (uint64_t)zigzag_dec(a) : a;
     }
     break;
   case TEUTO_BOOL:
-    if (!rd_varint(&p, end, &a) || a > vals) return TEUTO_CORRUPT("block: bad bool sum");
+    if (!hdr_varint(&p, end, &a) || a > vals) return TEUTO_CORRUPT("block: bad bool sum");
     st->sum.u = a;
     break;
   default: break;
   }
   if (st->flags & BLOCK_F_LZ4) {
-    if (!rd_varint(&p, end, &raw) || raw == 0) return TEUTO_CORRUPT("block: bad raw size");
+    if (!hdr_varint(&p, end, &raw) || raw == 0) return TEUTO_CORRUPT("block: bad raw size");
   }
-  if (!rd_varint(&p, end, &pay)) return TEUTO_CORRUPT("block: truncated payload size");
+  if (!hdr_varint(&p, end, &pay)) return TEUTO_CORRUPT("block: truncated payload size");
   const size_t hl = (size_t)(p - src);
   if (pay > len - hl || len - hl - pay < BLOCK_CHECKSUM_BYTES)
     return TEUTO_CORRUPT("block: payload past the end");

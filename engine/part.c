@@ -264,21 +264,6 @@ void part_writer_abort(part_writer *w) {
 
 /* ---- reading ---- */
 
-typedef struct rd {
-  const uint8_t *p, *end;
-  bool bad;
-} rd;
-
-static uint64_t rd_varint(rd *r) {
-  uint64_t v = 0;
-  size_t n = r->bad ? 0 : varint_get(r->p, r->end, &v);
-  if (!n) {
-    r->bad = true;
-    return 0;
-  }
-  r->p += n;
-  return v;
-}
 
 static void part_free(part *p) {
   if (p->map) munmap((void *)p->map, p->size);

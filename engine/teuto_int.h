@@ -74,6 +74,24 @@ static inline size_t varint_get(const uint8_t *p, const uint8_t *end, uint64_t *
 }
 #define VARINT_MAX 10
 
+/* A bounded reader over untrusted bytes: reads past the end or malformed varints set bad
+ * (sticky) and yield 0, so a decoder checks once after a group of reads. */
+typedef struct rd {
+  const uint8_t *p, *end;
+  bool bad;
+} rd;
+
+static inline uint64_t rd_varint(rd *r) {
+  uint64_t v = 0;
+  size_t n = r->bad ? 0 : varint_get(r->p, r->end, &v);
+  if (!n) {
+    r->bad = true;
+    return 0;
+  }
+  r->p += n;
+  return v;
+}
+
 /* ---- growable byte buffer (amortised doubling; never shrinks until freed) ---- */
 typedef struct tbuf {
   uint8_t *data;
