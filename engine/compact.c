@@ -1,8 +1,13 @@
 /*
  * compact.c — background compaction and retention.
  *
- * Compaction merges all parts of one (measurement, partition) into one part: for each series
- * in the union of their keys, rows are merged exactly as a reader merges them (iter.c: by
+ * Compaction is tiered: in the background, once a (measurement, partition) has
+ * compact_min_parts parts of one level, those parts are merged into one part of the next
+ * level (flushes make level 0), so each row is rewritten about log_min(parts) times, not once
+ * per flush. teuto_compact() merges every part of a partition into one. The parts of one
+ * level always cover one contiguous range of seqs (older data sits at higher levels), so the
+ * merged part, which takes the highest seq of its inputs, keeps last-write-wins order with
+ * every part it was not merged with. For each series in the union of the inputs' keys, rows are merged exactly as a reader merges them (iter.c: by
  * ascending part seq, last write wins), and written in key order. The new part gets the
  * highest seq of its inputs, so it still ranks below any part flushed meanwhile (those have
  * higher seqs), and level = max input level + 1. The manifest switch (atomic rename) makes the
@@ -19,22 +24,39 @@
 
 #include "db.h"
 
-int compact_pick(teuto_db *db, char *meas, size_t cap, int64_t *partition_start_ns) {
+int compact_pick(teuto_db *db, char *meas, size_t cap, int64_t *partition_start_ns,
+                 int *level) {
   for (uint32_t i = 0; i < db->part_count; i++) {
     part *a = db->parts[i];
     uint32_t n = 0;
     for (uint32_t j = 0; j < db->part_count; j++) {
       part *b = db->parts[j];
-      if (b->partition_start_ns == a->partition_start_ns && b->meas_len == a->meas_len &&
-          memcmp(b->meas, a->meas, a->meas_len) == 0)
+      if (b->partition_start_ns == a->partition_start_ns && b->level == a->level &&
+          b->meas_len == a->meas_len && memcmp(b->meas, a->meas, a->meas_len) == 0)
         n++;
     }
     if (n >= db->opt.compact_min_parts && a->meas_len < cap) {
       memcpy(meas, a->meas, a->meas_len + 1);
       *partition_start_ns = a->partition_start_ns;
+      *level = (int)a->level;
       return 1;
     }
   }
+  return 0;
+}
+
+/* Any partition with more than one part (for teuto_compact). Under mu. */
+static int pick_any(teuto_db *db, char *meas, size_t cap, int64_t *partition_start_ns) {
+  for (uint32_t i = 0; i < db->part_count; i++)
+    for (uint32_t j = i + 1; j < db->part_count; j++) {
+      part *a = db->parts[i], *b = db->parts[j];
+      if (b->partition_start_ns == a->partition_start_ns && b->meas_len == a->meas_len &&
+          memcmp(b->meas, a->meas, a->meas_len) == 0 && a->meas_len < cap) {
+        memcpy(meas, a->meas, a->meas_len + 1);
+        *partition_start_ns = a->partition_start_ns;
+        return 1;
+      }
+    }
   return 0;
 }
 
@@ -110,7 +132,7 @@ static int commit_swap(teuto_db *db, part **gone, uint32_t ngone, part *added,
   return rc;
 }
 
-int compact_partition(teuto_db *db, const char *meas, int64_t pstart) {
+int compact_partition(teuto_db *db, const char *meas, int64_t pstart, int level) {
   part **in = NULL;
   uint32_t nin = 0;
   key_ref *keys = NULL;
@@ -138,7 +160,7 @@ int compact_partition(teuto_db *db, const char *meas, int64_t pstart) {
   for (uint32_t i = 0; i < db->part_count; i++) {
     part *p = db->parts[i];
     if (p->partition_start_ns == pstart && p->meas_len == meas_len &&
-        memcmp(p->meas, meas, meas_len) == 0) {
+        memcmp(p->meas, meas, meas_len) == 0 && (level < 0 || (int)p->level == level)) {
       part_ref(p);
       in[nin++] = p;
     }
@@ -165,10 +187,10 @@ int compact_partition(teuto_db *db, const char *meas, int64_t pstart) {
   if ((rc = part_writer_open(db->io, path, (teuto_str){meas, meas_len}, pstart, fields, nf, &w)))
     goto out;
   uint64_t seq = 0;
-  uint32_t level = 0;
+  uint32_t out_level = 0;
   for (uint32_t i = 0; i < nin; i++) {
     seq = TEUTO_MAX(seq, in[i]->seq);
-    level = TEUTO_MAX(level, in[i]->level + 1);
+    out_level = TEUTO_MAX(out_level, in[i]->level + 1);
   }
   for (size_t k = 0; k < nkeys && rc == 0; k++) {
     if (k > 0 && cmp_key(&keys[k - 1], &keys[k]) == 0) continue;
@@ -197,10 +219,10 @@ int compact_partition(teuto_db *db, const char *meas, int64_t pstart) {
   part *np;
   if ((rc = part_open(path, id, &np))) goto out;
   np->seq = seq;
-  np->level = level;
+  np->level = out_level;
   manifest_part mp = {.id = id, .seq = seq, .partition_start_ns = pstart,
                       .min_time_ns = np->min_time_ns, .max_time_ns = np->max_time_ns,
-                      .row_count = np->row_count, .file_bytes = bytes, .level = level,
+                      .row_count = np->row_count, .file_bytes = bytes, .level = out_level,
                       .meas = (char *)meas, .meas_len = (uint32_t)meas_len};
   rc = commit_swap(db, in, nin, np, &mp);
   if (rc) {
@@ -227,14 +249,10 @@ int teuto_compact(teuto_db *db) {
     char meas[TEUTO_NAME_MAX + 1];
     int64_t pstart;
     pthread_mutex_lock(&db->mu);
-    /* every partition with more than one part */
-    uint32_t saved = db->opt.compact_min_parts;
-    db->opt.compact_min_parts = 2;
-    int found = compact_pick(db, meas, sizeof meas, &pstart);
-    db->opt.compact_min_parts = saved;
+    int found = pick_any(db, meas, sizeof meas, &pstart);
     pthread_mutex_unlock(&db->mu);
     if (found != 1) break;
-    if ((rc = compact_partition(db, meas, pstart))) break;
+    if ((rc = compact_partition(db, meas, pstart, -1))) break;
   }
   pthread_mutex_unlock(&db->flush_mu);
   if (rc == 0 && db->opt.retention_days) {

@@ -693,14 +693,15 @@ static void *bg_main(void *arg) {
                   age_ms >= (int64_t)db->opt.flush_interval_ms);
     char meas[TEUTO_NAME_MAX + 1];
     int64_t pstart;
-    bool compact = !flush && compact_pick(db, meas, sizeof meas, &pstart) == 1;
+    int level;
+    bool compact = !flush && compact_pick(db, meas, sizeof meas, &pstart, &level) == 1;
     int64_t now = teuto_now_wall_ns();
     bool retention = db->opt.retention_days && now - last_retention_ns > 60ll * 1000000000;
     pthread_mutex_unlock(&db->mu);
     if (flush) teuto_flush(db);
     if (compact) {
       pthread_mutex_lock(&db->flush_mu);
-      int rc = compact_partition(db, meas, pstart);
+      int rc = compact_partition(db, meas, pstart, level);
       pthread_mutex_unlock(&db->flush_mu);
       if (rc) teuto_logf(TEUTO_LOG_ERROR, "%s: compaction failed: %s", db->dir, teuto_strerror(rc));
     }

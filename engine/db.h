@@ -68,8 +68,10 @@ int iter_append_part(memtable *arena, mt_series *dst, const part *p, uint32_t si
                      int64_t to, uint32_t nf_global);
 
 /* compact.c */
-int compact_partition(teuto_db *db, const char *meas, int64_t partition_start_ns);
-/* Which (measurement, partition) has >= compact_min_parts parts; 1 found, 0 none. Under mu. */
-int compact_pick(teuto_db *db, char *meas, size_t cap, int64_t *partition_start_ns);
+/* Merges the parts of (meas, partition) at level (-1: all levels) into one. Under flush_mu. */
+int compact_partition(teuto_db *db, const char *meas, int64_t partition_start_ns, int level);
+/* Which (measurement, partition, level) has >= compact_min_parts parts; 1 found, 0 none.
+ * Under mu. */
+int compact_pick(teuto_db *db, char *meas, size_t cap, int64_t *partition_start_ns, int *level);
 
 #endif /* TEUTO_DB_H */

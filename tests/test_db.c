@@ -17,6 +17,7 @@
 
 #include "teuto.h"
 #include "testutil.h"
+#include "db.h"
 #include "io.h"
 
 #define T_SLOTS 2000
@@ -180,6 +181,53 @@ static int series_cb(void *ctx, teuto_str key) {
   assert_memory_equal(key.ptr + 11, ",region=eu", 10);
   (*(int *)ctx)++;
   return 0;
+}
+
+/* Background compaction is tiered: parts of one level merge into the next, and the merged
+ * data keeps last-write-wins order across levels (overwrites land in every flush here). */
+static void test_tiered_compaction_keeps_last_write(void **state) {
+  (void)state;
+  char *dir = tu_mkdtemp();
+  teuto_options o = quiet_opts();
+  o.compact_min_parts = 2;
+  teuto_db *db;
+  assert_int_equal(teuto_open(dir, &o, &db), 0);
+  model *m = calloc(1, sizeof *m);
+  uint64_t rng = 11;
+  int merges = 0;
+  for (int flush = 0; flush < 8; flush++) {
+    write_random(db, m, "h1", &rng, 700, 0, T_SLOTS);
+    assert_int_equal(teuto_flush(db), 0);
+    char meas[TEUTO_NAME_MAX + 1];
+    int64_t pstart;
+    int level, found;
+    do { /* what the background thread does, step by step */
+      pthread_mutex_lock(&db->mu);
+      found = compact_pick(db, meas, sizeof meas, &pstart, &level);
+      pthread_mutex_unlock(&db->mu);
+      if (found) {
+        pthread_mutex_lock(&db->flush_mu);
+        assert_int_equal(compact_partition(db, meas, pstart, level), 0);
+        pthread_mutex_unlock(&db->flush_mu);
+        merges++;
+      }
+    } while (found);
+    verify(db, m, "h1");
+  }
+  /* 8 flushes, pairs merged level by level: 4 + 2 + 1 merges, one part of level 3 left */
+  assert_int_equal(merges, 7);
+  teuto_stats st;
+  teuto_get_stats(db, &st);
+  assert_int_equal(st.part_count, 1);
+  assert_int_equal(db->parts[0]->level, 3);
+  assert_int_equal(teuto_close(db), 0);
+  check_clean(dir);
+  assert_int_equal(teuto_open(dir, &o, &db), 0);
+  verify(db, m, "h1");
+  assert_int_equal(teuto_close(db), 0);
+  free(m);
+  tu_rmrf(dir);
+  free(dir);
 }
 
 static void test_many_series_and_partitions(void **state) {
@@ -567,6 +615,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_write_read_memtable_flush_reopen),
       cmocka_unit_test(test_many_series_and_partitions),
+      cmocka_unit_test(test_tiered_compaction_keeps_last_write),
       cmocka_unit_test(test_bad_rows_are_refused_one_by_one),
       cmocka_unit_test(test_special_values_round_trip),
       cmocka_unit_test(test_series_identity_fast_path),
