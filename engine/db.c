@@ -442,6 +442,21 @@ int teuto_write(teuto_db *db, const teuto_row *rows, size_t row_count, teuto_wri
     memtable *mt = db->mt;
     for (uint32_t i = 0; i < b->row_count; i++) {
       batch_row *br = &b->rows[i];
+      /* With thousands of series interleaved, each row lands in cold buffers: fetch the
+       * series' buffer a few rows ahead, and its tails one step later. */
+      if (i + 8 < b->row_count) {
+        const series *ahead = b->rows[i + 8].s;
+        if (ahead->mt_gen == mt->gen) __builtin_prefetch(ahead->mt_cur);
+      }
+      if (i + 4 < b->row_count) {
+        const series *ahead = b->rows[i + 4].s;
+        const mt_series *am = ahead->mt_gen == mt->gen ? ahead->mt_cur : NULL;
+        if (am && am->row_count < am->row_cap) {
+          __builtin_prefetch(am->times + am->row_count, 1);
+          __builtin_prefetch(am->rec_off + am->row_count, 1);
+          __builtin_prefetch(am->log.data + am->log.len, 1);
+        }
+      }
       mt_series *ms =
           memtable_series(mt, br->s, partition_of(br->time_ns, db->opt.partition_duration_ns));
       if (!ms) {
