@@ -5,7 +5,7 @@
 // Items/s is rows/s; the "values/s" counter counts field values. Generating a batch costs
 // ~1/10 of writing it (tsgen makes >20M rows/s) and is included.
 //
-//   build/bench_ingest --benchmark_min_time=3s
+//   build/bench_ingest --benchmark_min_time=3
 #include <benchmark/benchmark.h>
 
 #include <cstdio>
