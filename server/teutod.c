@@ -1,176 +1,211 @@
 /*
- * teutod.c — the teuto server, a thin client of libteuto.
+ * teutod.c — the teuto server: settings, then the engine's catalog, then the event loops.
+ * Everything else lives in server/: config.c (flags and the INI file), net.c (event loops),
+ * http.c (request parser), ingest.c (endpoints), auth.c (tokens), metrics.c.
  *
- * This first version opens the database directory and serves the liveness endpoints
- * (GET|HEAD /ping → 204 with X-Influxdb-Version, GET /health → 200 JSON) on the HTTP port;
- * writes over line protocol (HTTP /write and TCP) arrive with the ingest work. On SIGTERM or
- * SIGINT it flushes the memtable into parts, syncs and exits 0.
+ * Startup: defaults < config file < flags. Without tokens, every listen address must be
+ * loopback (exit 2 otherwise). The TCP line-protocol listener has no authentication, so it
+ * is always loopback-only. SIGTERM/SIGINT: stop accepting, let in-flight requests finish,
+ * then teuto_catalog_flush + teuto_catalog_close and exit 0 (1 if flushing failed).
  */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
-#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
+#include "config.h"
+#include "ingest.h"
+#include "net.h"
 #include "teuto.h"
-
-static volatile sig_atomic_t stop_requested;
-static void on_signal(int sig) {
-  (void)sig;
-  stop_requested = 1;
-}
 
 static void usage(FILE *out) {
   fprintf(out,
           "usage: teutod [options]\n"
           "  --data DIR                          data directory (default ./data)\n"
+          "  --config FILE                       INI config file ([server], [tokens]; see\n"
+          "                                      docs/PROTOCOL.md); flags override it\n"
           "  --http HOST:PORT                    HTTP listen address (default 127.0.0.1:8086)\n"
+          "  --lp HOST:PORT|off                  line protocol over TCP (default 127.0.0.1:8089;\n"
+          "                                      unauthenticated, so loopback only)\n"
+          "  --lp-db NAME                        database of TCP writes (default \"default\")\n"
+          "  --query HOST:PORT                   line query protocol (default 127.0.0.1:8087;\n"
+          "                                      reserved: accepted, not served yet)\n"
           "  --durability always|interval|none   WAL durability (default interval)\n"
           "  --help                              this text\n");
 }
 
-static int parse_addr(const char *s, struct sockaddr_in *out) {
-  char host[256];
-  const char *colon = strrchr(s, ':');
-  if (!colon || (size_t)(colon - s) >= sizeof host) return -1;
-  memcpy(host, s, (size_t)(colon - s));
-  host[colon - s] = 0;
-  char *end;
-  long port = strtol(colon + 1, &end, 10);
-  if (*end || port < 0 || port > 65535) return -1;
-  memset(out, 0, sizeof *out);
-  out->sin_family = AF_INET;
-  out->sin_port = htons((uint16_t)port);
-  if (host[0] == 0 || !strcmp(host, "localhost")) strcpy(host, "127.0.0.1");
-  return inet_pton(AF_INET, host, &out->sin_addr) == 1 ? 0 : -1;
+static int set_str(char *dst, size_t cap, const char *flag, const char *v) {
+  if (strlen(v) >= cap) {
+    fprintf(stderr, "teutod: %s: value too long\n", flag);
+    return -1;
+  }
+  memcpy(dst, v, strlen(v) + 1);
+  return 0;
 }
 
-static void respond(int fd, const char *req, size_t len) {
-  char line[256];
-  size_t n = 0;
-  while (n < len && n < sizeof line - 1 && req[n] != '\r' && req[n] != '\n') {
-    line[n] = req[n];
-    n++;
-  }
-  line[n] = 0;
-  char method[16] = "", path[200] = "";
-  sscanf(line, "%15s %199s", method, path);
-  char *q = strchr(path, '?');
-  if (q) *q = 0;
-  char out[512];
-  int m;
-  if ((!strcmp(method, "GET") || !strcmp(method, "HEAD")) && !strcmp(path, "/ping")) {
-    m = snprintf(out, sizeof out,
-                 "HTTP/1.1 204 No Content\r\nX-Influxdb-Version: teuto-%s\r\n"
-                 "X-Influxdb-Build: teuto\r\nConnection: close\r\n\r\n",
-                 teuto_version());
-  } else if (!strcmp(method, "GET") && !strcmp(path, "/health")) {
-    char body[160];
-    int b = snprintf(body, sizeof body,
-                     "{\"name\":\"teuto\",\"message\":\"ready for queries and writes\","
-                     "\"status\":\"pass\",\"version\":\"%s\"}",
-                     teuto_version());
-    m = snprintf(out, sizeof out,
-                 "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
-                 "Connection: close\r\n\r\n%s",
-                 b, body);
-  } else {
-    const char *body = "{\"error\":\"not found\"}";
-    m = snprintf(out, sizeof out,
-                 "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\n"
-                 "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
-                 strlen(body), body);
-  }
-  if (write(fd, out, (size_t)m) < 0) { /* the client went away; nothing to do */
-  }
+static int lp_enabled(const server_config *cfg) {
+  return cfg->lp_addr[0] && strcmp(cfg->lp_addr, "off") != 0;
+}
+
+static void log_sink(void *ctx, teuto_log_level level, const char *msg) {
+  (void)ctx;
+  static const char *const names[] = {"error", "warn", "info", "debug"};
+  fprintf(stderr, "teuto %s: %s\n", names[level <= TEUTO_LOG_DEBUG ? level : 0], msg);
 }
 
 int main(int argc, char **argv) {
-  const char *data = "data", *http = "127.0.0.1:8086";
-  teuto_options opt;
-  teuto_options_init(&opt);
+  static server_config cfg; /* large (the token table): not on the stack */
+  config_init(&cfg);
+  /* the config file first, so flags override it wherever they appear */
   for (int i = 1; i < argc; i++) {
-    const char *a = argv[i];
-    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-    if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
       usage(stdout);
       return 0;
-    } else if (!strcmp(a, "--data") && v) {
-      data = v;
-      i++;
-    } else if (!strcmp(a, "--http") && v) {
-      http = v;
-      i++;
-    } else if (!strcmp(a, "--durability") && v) {
-      if (!strcmp(v, "always")) opt.durability = TEUTO_DURABILITY_ALWAYS;
-      else if (!strcmp(v, "interval")) opt.durability = TEUTO_DURABILITY_INTERVAL;
-      else if (!strcmp(v, "none")) opt.durability = TEUTO_DURABILITY_NONE;
-      else {
-        fprintf(stderr, "teutod: --durability must be always, interval or none\n");
+    }
+    if (!strcmp(argv[i], "--config")) {
+      if (i + 1 >= argc) {
+        fprintf(stderr, "teutod: --config needs a FILE\n");
+        return 2;
+      }
+      char err[512];
+      if (config_load(&cfg, argv[i + 1], err, sizeof err) != 0) {
+        fprintf(stderr, "teutod: config: %s\n", err);
         return 2;
       }
       i++;
-    } else {
+    }
+  }
+  for (int i = 1; i < argc; i += 2) { /* every option takes a value */
+    const char *a = argv[i];
+    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+    int bad = 0;
+    if (!v) {
       fprintf(stderr, "teutod: unknown or incomplete option '%s'\n", a);
       usage(stderr);
       return 2;
     }
+    if (!strcmp(a, "--config")) {
+      /* read above */
+    } else if (!strcmp(a, "--data")) {
+      bad = set_str(cfg.data_dir, sizeof cfg.data_dir, a, v);
+    } else if (!strcmp(a, "--http")) {
+      bad = set_str(cfg.http_addr, sizeof cfg.http_addr, a, v);
+    } else if (!strcmp(a, "--lp")) {
+      bad = set_str(cfg.lp_addr, sizeof cfg.lp_addr, a, v);
+    } else if (!strcmp(a, "--lp-db")) {
+      bad = set_str(cfg.lp_db, sizeof cfg.lp_db, a, v);
+    } else if (!strcmp(a, "--query")) {
+      bad = set_str(cfg.query_addr, sizeof cfg.query_addr, a, v);
+    } else if (!strcmp(a, "--durability")) {
+      if (config_durability_parse(v, &cfg.durability) != 0) {
+        fprintf(stderr, "teutod: --durability must be always, interval or none\n");
+        return 2;
+      }
+    } else {
+      fprintf(stderr, "teutod: unknown option '%s'\n", a);
+      usage(stderr);
+      return 2;
+    }
+    if (bad) return 2;
   }
-  struct sockaddr_in addr;
-  if (parse_addr(http, &addr) != 0) {
-    fprintf(stderr, "teutod: bad --http address '%s' (want HOST:PORT)\n", http);
-    return 2;
+
+  /* addresses: parse all, and refuse non-loopback without tokens */
+  struct {
+    const char *flag, *addr;
+    int needs_loopback;
+  } addrs[] = {{"--http", cfg.http_addr, cfg.auth.count == 0},
+               {"--lp", lp_enabled(&cfg) ? cfg.lp_addr : NULL, 1},
+               {"--query", cfg.query_addr, cfg.auth.count == 0}};
+  for (size_t i = 0; i < sizeof addrs / sizeof addrs[0]; i++) {
+    if (!addrs[i].addr) continue;
+    int lo = net_addr_is_loopback(addrs[i].addr);
+    if (lo < 0) {
+      fprintf(stderr, "teutod: %s: bad address '%s' (want HOST:PORT or [V6]:PORT)\n", addrs[i].flag,
+              addrs[i].addr);
+      return 2;
+    }
+    if (!lo && addrs[i].needs_loopback) {
+      fprintf(stderr,
+              "teutod: %s: refusing to listen on non-loopback %s %s\n", addrs[i].flag,
+              addrs[i].addr,
+              i == 1 ? "(line protocol over TCP has no authentication)"
+                     : "without tokens configured (add a [tokens] section to the config file)");
+      return 2;
+    }
   }
-  if (ntohl(addr.sin_addr.s_addr) >> 24 != 127) {
-    fprintf(stderr, "teutod: refusing to listen on non-loopback %s without tokens configured\n",
-            http);
-    return 2;
-  }
-  teuto_db *db;
-  int rc = teuto_open(data, &opt, &db);
-  if (rc) {
-    fprintf(stderr, "teutod: cannot open %s: %s\n", data, teuto_strerror(rc));
-    return 1;
-  }
-  int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  int one = 1;
-  setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (ls < 0 || bind(ls, (struct sockaddr *)&addr, sizeof addr) < 0 || listen(ls, 128) < 0) {
-    fprintf(stderr, "teutod: cannot listen on %s: %s\n", http, strerror(errno));
-    teuto_close(db);
-    return 1;
-  }
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_signal;
-  sigaction(SIGTERM, &sa, NULL);
-  sigaction(SIGINT, &sa, NULL);
+
+  /* signals go to this thread only: block them before any thread starts */
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &sigs, NULL);
   signal(SIGPIPE, SIG_IGN);
-  fprintf(stderr, "teutod %s: data %s, HTTP on %s\n", teuto_version(), data, http);
-  while (!stop_requested) {
-    struct pollfd p = {ls, POLLIN, 0};
-    if (poll(&p, 1, 200) <= 0) continue;
-    int c = accept4(ls, NULL, NULL, SOCK_CLOEXEC);
-    if (c < 0) continue;
-    struct timeval tv = {2, 0};
-    setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    char buf[4096];
-    ssize_t n = read(c, buf, sizeof buf);
-    if (n > 0) respond(c, buf, (size_t)n);
-    close(c);
-  }
-  fprintf(stderr, "teutod: shutting down: flushing and syncing\n");
-  close(ls);
-  rc = teuto_flush(db);
-  int rc2 = teuto_close(db);
-  if (rc || rc2) {
-    fprintf(stderr, "teutod: shutdown: %s\n", teuto_strerror(rc ? rc : rc2));
+
+  teuto_options opt;
+  teuto_options_init(&opt);
+  opt.durability = cfg.durability;
+  if (cfg.sync_interval_ms) opt.sync_interval_ms = cfg.sync_interval_ms;
+  opt.log = log_sink;
+  teuto_catalog *cat = NULL;
+  int rc = teuto_catalog_open(cfg.data_dir, &opt, &cat);
+  if (rc) {
+    fprintf(stderr, "teutod: cannot open data directory %s: %s\n", cfg.data_dir, teuto_strerror(rc));
     return 1;
   }
+
+  static metrics m;
+  net_config nc;
+  net_config_init(&nc);
+  nc.loop_count = cfg.loops;
+  nc.connections_max = cfg.connections_max;
+  nc.idle_timeout_s = cfg.idle_timeout_s;
+  nc.request_timeout_s = cfg.request_timeout_s;
+  net_server *net = NULL;
+  rc = net_server_create(&nc, &net);
+  if (rc) {
+    fprintf(stderr, "teutod: cannot create event loops: %s\n", strerror(-rc));
+    teuto_catalog_close(cat);
+    return 1;
+  }
+  ingest_ctx x = {cat, &cfg, &m, net};
+  char http_bound[128] = "", lp_bound[128] = "";
+  net_handler hh = ingest_http_handler(&cfg);
+  rc = net_server_listen(net, cfg.http_addr, &hh, &x, http_bound, sizeof http_bound);
+  if (rc == 0 && lp_enabled(&cfg)) {
+    net_handler th = ingest_tcp_handler(&cfg);
+    rc = net_server_listen(net, cfg.lp_addr, &th, &x, lp_bound, sizeof lp_bound);
+  }
+  if (rc == 0) rc = net_server_start(net);
+  if (rc) {
+    fprintf(stderr, "teutod: cannot listen: %s\n", strerror(-rc));
+    net_server_destroy(net);
+    teuto_catalog_close(cat);
+    return 1;
+  }
+  fprintf(stderr,
+          "teutod %s: data %s, HTTP on %s, line protocol on %s, durability %s, %s\n",
+          teuto_version(), cfg.data_dir, http_bound, lp_bound[0] ? lp_bound : "(off)",
+          cfg.durability == TEUTO_DURABILITY_ALWAYS   ? "always"
+          : cfg.durability == TEUTO_DURABILITY_NONE ? "none"
+                                                    : "interval",
+          cfg.auth.count ? "tokens required" : "no tokens (loopback only)");
+
+  int sig = 0;
+  while (sigwait(&sigs, &sig) != 0) {
+  }
+  fprintf(stderr, "teutod: %s: finishing in-flight requests\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  net_server_stop(net);
+  net_server_destroy(net); /* joins the loops: no request runs after this */
+  fprintf(stderr, "teutod: flushing and closing the databases\n");
+  int frc = teuto_catalog_flush(cat);
+  int crc = teuto_catalog_close(cat);
+  if (frc || crc) {
+    fprintf(stderr, "teutod: shutdown: %s\n", teuto_strerror(frc ? frc : crc));
+    return 1;
+  }
+  fprintf(stderr, "teutod: stopped\n");
   return 0;
 }

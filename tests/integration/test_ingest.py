@@ -1,0 +1,557 @@
+#!/usr/bin/env python3
+"""Integration tests for teutod's ingest: the real server on ephemeral loopback ports in a
+temporary data directory, spoken to over sockets; data read back with `teuto dump` after the
+server stopped (it holds the directory lock while running).
+
+Standard library only. Prints `N passed, M failed` and exits non-zero on any failure.
+"""
+import base64
+import gzip
+import hashlib
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+
+SRC = os.environ.get("TEUTO_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
+BUILD = os.environ.get("TEUTO_BUILD_DIR", os.path.join(SRC, "build"))
+TEUTOD = os.path.join(BUILD, "teutod")
+TEUTO = os.path.join(BUILD, "teuto")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Server:
+    def __init__(self, data, args=(), config=None):
+        self.data = data
+        self.http_port = free_port()
+        self.lp_port = free_port()
+        self.log_path = os.path.join(os.path.dirname(data), "teutod-%d.log" % self.http_port)
+        cmd = [TEUTOD, "--data", data, "--http", "127.0.0.1:%d" % self.http_port,
+               "--lp", "127.0.0.1:%d" % self.lp_port, "--query", "127.0.0.1:%d" % free_port()]
+        if config:
+            cmd += ["--config", config]
+        cmd += list(args)
+        self.log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 20
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError("teutod exited with %d: %s" % (self.proc.returncode, self.logtext()))
+            try:
+                st, _, _ = request(self.http_port, "GET", "/ping")
+                if st == 204:
+                    return
+            except OSError:
+                pass
+            if time.time() > deadline:
+                self.proc.kill()
+                raise RuntimeError("teutod did not answer /ping: " + self.logtext())
+            time.sleep(0.05)
+
+    def logtext(self):
+        self.log.flush()
+        with open(self.log_path, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        self.proc.send_signal(sig)
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError("teutod did not stop within %d s" % timeout)
+        self.log.close()
+        return rc
+
+
+def request(port, method, path, body=None, headers=None, timeout=10):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        c.request(method, path, body=body, headers=headers or {})
+        r = c.getresponse()
+        return r.status, dict(r.getheaders()), r.read()
+    finally:
+        c.close()
+
+
+def raw(port, data, timeout=5):
+    """Sends raw bytes, half-closes, returns everything the server answered."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        s.sendall(data)
+        s.shutdown(socket.SHUT_WR)
+        out = b""
+        while True:
+            try:
+                b = s.recv(65536)
+            except ConnectionResetError:
+                break
+            if not b:
+                break
+            out += b
+        return out
+    finally:
+        s.close()
+
+
+def dump(data, db):
+    p = subprocess.run([TEUTO, "dump", data, "--db", db], capture_output=True, timeout=60)
+    if p.returncode != 0:
+        raise AssertionError("teuto dump failed (%d): %s" % (p.returncode, p.stderr.decode(errors="replace")))
+    return [l for l in p.stdout.decode().splitlines() if l.strip()]
+
+
+def eq(a, b, what=""):
+    if a != b:
+        raise AssertionError("%s: expected %r, got %r" % (what, b, a))
+
+
+def ok(cond, what):
+    if not cond:
+        raise AssertionError(what)
+
+
+def tcp_send(port, data):
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s.sendall(data)
+    s.close()
+
+
+def wait_rows(port, proto, n, timeout=10):
+    """Waits until /metrics counts n rows written over proto (TCP writes have no ack)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        _, _, body = request(port, "GET", "/metrics")
+        for line in body.decode().splitlines():
+            if line.startswith('teuto_ingest_rows_total{proto="%s"}' % proto) and int(line.split()[-1]) >= n:
+                return
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting for %d %s rows" % (n, proto))
+
+
+TMP = tempfile.mkdtemp(prefix="teuto-ingest-")
+_count = [0]
+
+
+def newdir():
+    _count[0] += 1
+    return os.path.join(TMP, "data%d" % _count[0])
+
+
+# ---------------------------------------------------------------- tests
+
+def test_endpoints():
+    s = Server(newdir())
+    try:
+        st, h, _ = request(s.http_port, "GET", "/ping")
+        eq(st, 204, "GET /ping")
+        ok("X-Influxdb-Version" in h, "X-Influxdb-Version header")
+        st, h, body = request(s.http_port, "HEAD", "/ping")
+        eq(st, 204, "HEAD /ping")
+        st, _, body = request(s.http_port, "GET", "/health")
+        eq(st, 200, "/health")
+        eq(json.loads(body)["status"], "pass", "/health status")
+        st, _, body = request(s.http_port, "GET", "/settings")
+        eq(json.loads(body), {"config": {"line.proto.support.versions": [1]}}, "/settings")
+        st, _, body = request(s.http_port, "GET", "/nope")
+        eq(st, 404, "unknown path")
+        st, _, _ = request(s.http_port, "GET", "/write")
+        eq(st, 405, "GET /write")
+        st, h, body = request(s.http_port, "GET", "/metrics")
+        eq(st, 200, "/metrics")
+        text = body.decode()
+        ok('teuto_http_requests_total{endpoint="/ping",status="204"} 3' in text, "ping counted (startup probe + 2):\n" + text)
+    finally:
+        eq(s.stop(), 0, "exit status")
+
+
+def test_writes_all_apis_and_restart():
+    data = newdir()
+    s = Server(data)
+    try:
+        st, _, b = request(s.http_port, "POST", "/write?db=one&rp=&precision=s&u=&p=",
+                           b"cpu,host=a usage=1i 100\ncpu,host=b usage=2i 100\n")
+        eq(st, 204, "v1 write: %r" % b)
+        st, _, b = request(s.http_port, "POST", "/api/v2/write?org=x&bucket=two&precision=ms",
+                           b"mem,host=a free=3i 5000\r\n", {"Authorization": "Token whatever"})
+        eq(st, 204, "v2 write: %r" % b)
+        st, _, b = request(s.http_port, "POST", "/api/v3/write_lp?db=three&precision=second",
+                           b"disk,host=a used=4i 7\n")
+        eq(st, 204, "v3 write: %r" % b)
+        st, _, b = request(s.http_port, "POST", "/write", b"nodb v=5i 9\n")  # QuestDB style: no db
+        eq(st, 204, "write without db: %r" % b)
+        tcp_send(s.lp_port, b"tcp,host=a v=6i 11\ntcp,host=b v=7i 12")  # last line: no newline
+        wait_rows(s.http_port, "tcp", 2)
+    finally:
+        eq(s.stop(), 0, "exit status")
+    eq(dump(data, "one"), ["cpu,host=a usage=1i 100000000000", "cpu,host=b usage=2i 100000000000"], "db one")
+    eq(dump(data, "two"), ["mem,host=a free=3i 5000000000"], "db two")
+    eq(dump(data, "three"), ["disk,host=a used=4i 7000000000"], "db three")
+    eq(dump(data, "default"), ["nodb v=5i 9", "tcp,host=a v=6i 11", "tcp,host=b v=7i 12"], "db default")
+    # restart: everything is still there, and new writes join it
+    s = Server(data)
+    try:
+        st, _, _ = request(s.http_port, "POST", "/write?db=one&precision=s", b"cpu,host=c usage=3i 101\n")
+        eq(st, 204, "write after restart")
+    finally:
+        eq(s.stop(), 0, "exit status")
+    eq(dump(data, "one"), ["cpu,host=a usage=1i 100000000000", "cpu,host=b usage=2i 100000000000",
+                           "cpu,host=c usage=3i 101000000000"], "db one after restart")
+
+
+def test_gzip_chunked_keepalive_continue():
+    data = newdir()
+    s = Server(data)
+    try:
+        body = b"".join(b"g,n=%d v=%di %d\n" % (i % 10, i, 1000 + i) for i in range(500))
+        st, _, b = request(s.http_port, "POST", "/api/v2/write?bucket=gz", gzip.compress(body),
+                           {"Content-Encoding": "gzip"})
+        eq(st, 204, "gzip write: %r" % b)
+        # two gzip members back to back are one body (RFC 1952)
+        st, _, b = request(s.http_port, "POST", "/write?db=gz2",
+                           gzip.compress(b"a v=1i 1\n") + gzip.compress(b"a v=2i 2\n"),
+                           {"Content-Encoding": "gzip"})
+        eq(st, 204, "multi-member gzip: %r" % b)
+        # chunked, split at awkward places, over a raw socket
+        payload = b"ch v=1i 1\nch v=2i 2\nch v=3i 3\n"
+        chunks = [payload[:3], payload[3:17], payload[17:]]
+        req = b"POST /write?db=ch HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        for c in chunks:
+            req += b"%x;ext=1\r\n%s\r\n" % (len(c), c)
+        req += b"0\r\nTrailer-X: y\r\n\r\n"
+        out = raw(s.http_port, req)
+        ok(out.startswith(b"HTTP/1.1 204"), "chunked write: %r" % out)
+        # keep-alive: several requests on one connection, one of them a write
+        c = http.client.HTTPConnection("127.0.0.1", s.http_port, timeout=10)
+        for i in range(5):
+            c.request("POST", "/write?db=ka", b"ka v=%di %d\n" % (i, i))
+            r = c.getresponse()
+            r.read()
+            eq(r.status, 204, "keep-alive write %d" % i)
+            c.request("GET", "/ping")
+            r = c.getresponse()
+            r.read()
+            eq(r.status, 204, "keep-alive ping %d" % i)
+        c.close()
+        # pipelined requests in one send
+        out = raw(s.http_port, b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n"
+                               b"POST /write?db=pl HTTP/1.1\r\nContent-Length: 9\r\n\r\npl v=1i 1"
+                               b"GET /ping HTTP/1.1\r\nConnection: close\r\n\r\n")
+        eq(out.count(b"HTTP/1.1 204"), 3, "pipelined answers: %r" % out)
+        # Expect: 100-continue
+        sock = socket.create_connection(("127.0.0.1", s.http_port), timeout=5)
+        sock.sendall(b"POST /write?db=ec HTTP/1.1\r\nContent-Length: 9\r\nExpect: 100-continue\r\n\r\n")
+        first = sock.recv(100)
+        ok(first.startswith(b"HTTP/1.1 100 Continue\r\n\r\n"), "100 Continue: %r" % first)
+        sock.sendall(b"ec v=1i 1")
+        rest = first[25:] + sock.recv(1000)
+        ok(rest.startswith(b"HTTP/1.1 204"), "after 100 Continue: %r" % rest)
+        sock.close()
+    finally:
+        eq(s.stop(), 0, "exit status")
+    eq(len(dump(data, "gz")), 500, "gzip rows")
+    eq(dump(data, "gz2"), ["a v=1i 1", "a v=2i 2"], "multi-member gzip rows")
+    eq(dump(data, "ch"), ["ch v=1i 1", "ch v=2i 2", "ch v=3i 3"], "chunked rows")
+    eq(dump(data, "ka"), ["ka v=%di %d" % (i, i) for i in range(5)], "keep-alive rows")
+    eq(dump(data, "pl"), ["pl v=1i 1"], "pipelined rows")
+    eq(dump(data, "ec"), ["ec v=1i 1"], "100-continue rows")
+
+
+def test_partial_writes():
+    data = newdir()
+    s = Server(data)
+    try:
+        body = b"p v=1i 1\np v=SECRETVALUE 2\np v=3i 3\np,t=x v=\n\np v=5i 5\n"
+        st, _, b = request(s.http_port, "POST", "/write?db=p1", body)
+        eq(st, 400, "v1 partial status")
+        j = json.loads(b)
+        ok(j["error"].startswith("partial write:"), "v1 error: %r" % j)
+        ok("line 2" in j["error"] and "line 4" in j["error"], "v1 line numbers: %r" % j)
+        ok(b"SECRETVALUE" not in b, "raw value echoed: %r" % b)
+        st, _, b = request(s.http_port, "POST", "/api/v2/write?bucket=p2", body)
+        eq(st, 400, "v2 partial status")
+        j = json.loads(b)
+        eq(j["code"], "invalid", "v2 code")
+        ok("line 2" in j["message"], "v2 message: %r" % j)
+        st, _, b = request(s.http_port, "POST", "/api/v3/write_lp?db=p3&accept_partial=true", body)
+        eq(st, 400, "v3 partial status")
+        j = json.loads(b)
+        eq([d["line_number"] for d in j["data"]], [2, 4], "v3 line numbers: %r" % j)
+        ok(all(d["error_message"] for d in j["data"]), "v3 messages")
+        ok(b"SECRETVALUE" not in b, "raw value echoed: %r" % b)
+        _, _, m = request(s.http_port, "GET", "/metrics")
+        ok('teuto_ingest_lines_rejected_total{proto="http",reason="syntax"} 6' in m.decode(),
+           "rejected lines counted:\n" + m.decode())
+    finally:
+        eq(s.stop(), 0, "exit status")
+    for db in ("p1", "p2", "p3"):
+        eq(dump(data, db), ["p v=1i 1", "p v=3i 3", "p v=5i 5"], "good lines kept in " + db)
+
+
+def test_auth_and_limits():
+    data = newdir()
+    cfg = os.path.join(TMP, "teutod-auth.ini")
+    wtok, rtok = "writer-token-0123456789", "reader-token-9876543210"
+    with open(cfg, "w") as f:
+        f.write("[server]\nbody_bytes_max = 4096\nauto_create = false\nidle_timeout_s = 30\n"
+                "[tokens]\nwriter = write:%s\nreader = read:blake2b:%s\n"
+                % (hashlib.sha256(wtok.encode()).hexdigest(),
+                   hashlib.blake2b(rtok.encode(), digest_size=32).hexdigest()))
+    # a database must exist for writes with auto_create off: make it with a first server
+    s = Server(data)
+    request(s.http_port, "POST", "/write?db=auth", b"a v=0i 0\n")
+    eq(s.stop(), 0, "exit status")
+    s = Server(data, config=cfg)
+    try:
+        line = b"a v=1i 1\n"
+        st, _, b = request(s.http_port, "POST", "/write?db=auth", line)
+        eq(st, 401, "no token")
+        st, _, b = request(s.http_port, "POST", "/api/v2/write?bucket=auth", line,
+                           {"Authorization": "Token wrong"})
+        eq(st, 401, "wrong token")
+        eq(json.loads(b)["code"], "unauthorized", "v2 401 body")
+        st, _, _ = request(s.http_port, "POST", "/api/v2/write?bucket=auth", line,
+                           {"Authorization": "Token " + rtok})
+        eq(st, 403, "read token writing")
+        st, _, _ = request(s.http_port, "GET", "/metrics", None, {"Authorization": "Token " + wtok})
+        eq(st, 403, "write token reading metrics")
+        st, _, _ = request(s.http_port, "GET", "/metrics", None, {"Authorization": "Bearer " + rtok})
+        eq(st, 200, "read token reading metrics")
+        st, _, b = request(s.http_port, "POST", "/api/v2/write?bucket=auth", line,
+                           {"Authorization": "Token " + wtok})
+        eq(st, 204, "write token: %r" % b)
+        basic = base64.b64encode(b"user:" + wtok.encode()).decode()
+        st, _, _ = request(s.http_port, "POST", "/write?db=auth", b"a v=2i 2\n",
+                           {"Authorization": "Basic " + basic})
+        eq(st, 204, "basic auth")
+        st, _, _ = request(s.http_port, "POST", "/write?db=auth&u=x&p=" + wtok, b"a v=3i 3\n")
+        eq(st, 204, "u/p parameters")
+        st, _, _ = request(s.http_port, "GET", "/ping")
+        eq(st, 204, "ping needs no token")
+        st, _, b = request(s.http_port, "POST", "/write?db=missing&p=" + wtok, line)
+        eq(st, 404, "unknown database with auto_create off: %r" % b)
+        # 413: over the body limit, by Content-Length and by inflated size
+        st, _, b = request(s.http_port, "POST", "/write?db=auth&p=" + wtok, b"a v=9i 9\n" * 1000)
+        eq(st, 413, "body over limit")
+        st, _, b = request(s.http_port, "POST", "/write?db=auth&p=" + wtok,
+                           gzip.compress(b"a v=9i 9\n" * 100000), {"Content-Encoding": "gzip"})
+        eq(st, 413, "inflated body over limit: %r" % b)
+        st, _, _ = request(s.http_port, "GET", "/ping")
+        eq(st, 204, "still serving after 413")
+    finally:
+        eq(s.stop(), 0, "exit status")
+    eq(dump(data, "auth"), ["a v=0i 0", "a v=1i 1", "a v=2i 2", "a v=3i 3"], "auth rows")
+    # without tokens, a non-loopback address is refused
+    p = subprocess.run([TEUTOD, "--data", newdir(), "--http", "0.0.0.0:%d" % free_port(),
+                        "--lp", "off"], capture_output=True, timeout=20)
+    eq(p.returncode, 2, "non-loopback without tokens: " + p.stderr.decode(errors="replace"))
+    ok(b"non-loopback" in p.stderr, "clear error: %r" % p.stderr)
+    p = subprocess.run([TEUTOD, "--help"], capture_output=True, timeout=20)
+    for flag in (b"--data", b"--config", b"--http", b"--lp", b"--query", b"--durability", b"--help"):
+        ok(flag in p.stdout, "--help lists %r" % flag)
+    bad = os.path.join(TMP, "bad.ini")
+    with open(bad, "w") as f:
+        f.write("[server]\nbody_bytes_mx = 5\n")
+    p = subprocess.run([TEUTOD, "--config", bad], capture_output=True, timeout=20)
+    eq(p.returncode, 2, "unknown config key")
+    ok(b"line 2" in p.stderr, "config error names the line: %r" % p.stderr)
+
+
+def test_hostile_input():
+    data = newdir()
+    s = Server(data)
+    try:
+        for junk in (b"\x00\xff\xfe garbage\r\n\r\n", b"GET / HTTP/9.9\r\n\r\n",
+                     b"POST /write HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+                     b"POST /write HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+                     b"GET /ping HTTP/1.1\r\n" + b"X: " + b"a" * 20000 + b"\r\n\r\n"):
+            out = raw(s.http_port, junk)
+            ok(out.startswith(b"HTTP/1.1 4") or out.startswith(b"HTTP/1.1 5"), "error answer for %r: %r" % (junk[:40], out))
+            ok(b"Connection: close" in out, "closes after a parse error: %r" % out)
+        # truncated gzip: a clean 400, nothing written
+        gz = gzip.compress(b"t v=1i 1\n" * 100)[:-12]
+        st, _, b = request(s.http_port, "POST", "/write?db=tg", gz, {"Content-Encoding": "gzip"})
+        eq(st, 400, "truncated gzip: %r" % b)
+        ok(b"gzip" in b, "truncated gzip reason: %r" % b)
+        # a client that stops mid-body does not block the others
+        hang = socket.create_connection(("127.0.0.1", s.http_port))
+        hang.sendall(b"POST /write HTTP/1.1\r\nContent-Length: 100000\r\n\r\nabc")
+        st, _, _ = request(s.http_port, "GET", "/ping")
+        eq(st, 204, "serving others while one body never ends")
+        hang.close()
+        # TCP: bad and over-long lines are skipped, the connection stays open
+        t = socket.create_connection(("127.0.0.1", s.lp_port))
+        t.sendall(b"tcp v=1i 1\ntcp v=oops 2\n")
+        t.sendall(b"tcp v=" + b"9" * (2 * 1024 * 1024) + b"i 3\n")  # over the 1 MiB line limit
+        t.sendall(b"tcp v=4i 4\n")
+        time.sleep(0.2)
+        t.sendall(b"tcp v=5i 5\n")
+        wait_rows(s.http_port, "tcp", 3)
+        t.close()
+        _, _, m = request(s.http_port, "GET", "/metrics")
+        ok('teuto_ingest_lines_rejected_total{proto="tcp",reason="limit"} 1' in m.decode(), "long line counted")
+        log = s.logtext()
+        ok("line 2 refused" in log and "line 3 refused" in log, "bad TCP lines logged by number:\n" + log)
+        ok("oops" not in log, "raw value logged")
+    finally:
+        eq(s.stop(), 0, "exit status")
+    eq(dump(data, "default"), ["tcp v=1i 1", "tcp v=4i 4", "tcp v=5i 5"], "TCP rows")
+
+
+def test_sigkill_durability_always():
+    data = newdir()
+    s = Server(data, args=["--durability", "always"])
+    acked = []
+    stop = threading.Event()
+    errors = []
+
+    def writer(wid):
+        c = http.client.HTTPConnection("127.0.0.1", s.http_port, timeout=10)
+        i = 0
+        while not stop.is_set():
+            lines = [b"k,w=%d v=%di %d" % (wid, i + j, i + j) for j in range(20)]
+            try:
+                c.request("POST", "/write?db=k", b"\n".join(lines) + b"\n")
+                r = c.getresponse()
+                r.read()
+            except (OSError, http.client.HTTPException):
+                return
+            if r.status == 204:
+                acked.extend(l.decode() for l in lines)
+            else:
+                errors.append(r.status)
+            i += 20
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(3)]
+    for t in threads:
+        t.start()
+    deadline = time.time() + 10
+    while len(acked) < 3000 and time.time() < deadline:
+        time.sleep(0.01)
+    s.proc.kill()  # SIGKILL mid-stream
+    s.proc.wait()
+    stop.set()
+    for t in threads:
+        t.join()
+    s.log.close()
+    eq(errors, [], "write errors before the kill")
+    ok(len(acked) >= 60, "some writes were acknowledged (%d)" % len(acked))
+    rows = set(dump(data, "k"))
+    missing = [l for l in acked if l not in rows]
+    eq(missing[:5], [], "acknowledged rows lost (%d of %d)" % (len(missing), len(acked)))
+
+
+def test_timeouts_and_connection_limit():
+    cfg = os.path.join(TMP, "teutod-timeouts.ini")
+    with open(cfg, "w") as f:
+        f.write("[server]\nidle_timeout_s = 1\nrequest_timeout_s = 3\nconnections_max = 4\n")
+    s = Server(newdir(), config=cfg)
+    try:
+        idle = socket.create_connection(("127.0.0.1", s.http_port), timeout=10)
+        t0 = time.time()
+        eq(idle.recv(10), b"", "idle connection closed")
+        ok(time.time() - t0 < 5, "idle timeout took %.1f s" % (time.time() - t0))
+        idle.close()
+        # a client dribbling its head is never idle, but the request timeout ends it
+        slow = socket.create_connection(("127.0.0.1", s.http_port), timeout=10)
+        slow.sendall(b"POST /write HTTP/1.1\r\n")
+        t0 = time.time()
+        closed = False
+        while time.time() - t0 < 8:
+            try:
+                slow.sendall(b"X: y\r\n")
+            except OSError:
+                closed = True
+                break
+            time.sleep(0.3)
+        ok(closed, "a dribbling client is cut off")
+        slow.close()
+        # connections over the limit are closed at once; the server still serves afterwards
+        held = [socket.create_connection(("127.0.0.1", s.http_port)) for _ in range(4)]
+        time.sleep(0.2)
+        extra = socket.create_connection(("127.0.0.1", s.http_port), timeout=5)
+        try:
+            eq(extra.recv(10), b"", "connection over the limit closed")
+        except ConnectionResetError:
+            pass
+        extra.close()
+        for h in held:
+            h.close()
+        time.sleep(0.3)
+        st, _, _ = request(s.http_port, "GET", "/ping")
+        eq(st, 204, "serving after the limit")
+    finally:
+        eq(s.stop(), 0, "exit status")
+
+
+def test_sigterm_finishes_in_flight():
+    data = newdir()
+    s = Server(data)
+    sock = socket.create_connection(("127.0.0.1", s.http_port), timeout=10)
+    sock.sendall(b"POST /write?db=inflight HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 b"9\r\nf v=1i 1\n\r\n")
+    idle = socket.create_connection(("127.0.0.1", s.http_port), timeout=10)
+    time.sleep(0.2)
+    s.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.3)
+    ok(s.proc.poll() is None, "teutod waits for the request in flight")
+    ok(idle.recv(10) == b"", "an idle connection is closed at stop")
+    sock.sendall(b"9\r\nf v=2i 2\n\r\n0\r\n\r\n")
+    out = sock.recv(1000)
+    ok(out.startswith(b"HTTP/1.1 204") and b"Connection: close" in out, "in-flight answer: %r" % out)
+    eq(s.proc.wait(30), 0, "exit status")
+    s.log.close()
+    sock.close()
+    idle.close()
+    eq(dump(data, "inflight"), ["f v=1i 1", "f v=2i 2"], "in-flight rows")
+
+
+TESTS = [test_endpoints, test_timeouts_and_connection_limit, test_sigterm_finishes_in_flight, test_writes_all_apis_and_restart, test_gzip_chunked_keepalive_continue,
+         test_partial_writes, test_auth_and_limits, test_hostile_input, test_sigkill_durability_always]
+
+
+def main():
+    for p in (TEUTOD, TEUTO):
+        if not os.access(p, os.X_OK):
+            print("missing binary %s (build first)" % p)
+            return 1
+    only = sys.argv[1:]
+    passed = failed = 0
+    for t in TESTS:
+        if only and t.__name__ not in only:
+            continue
+        t0 = time.time()
+        try:
+            t()
+            passed += 1
+            print("ok   %s (%.1f s)" % (t.__name__, time.time() - t0))
+        except Exception:
+            failed += 1
+            print("FAIL %s" % t.__name__)
+            traceback.print_exc()
+        sys.stdout.flush()
+    print("%d passed, %d failed" % (passed, failed))
+    if failed == 0:
+        subprocess.run(["rm", "-rf", TMP])
+    else:
+        print("data and logs kept in " + TMP)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
