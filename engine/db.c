@@ -740,6 +740,10 @@ void teuto_get_stats(teuto_db *db, teuto_stats *out) {
   pthread_mutex_unlock(&db->mu);
   out->wal_bytes = ws.bytes_on_disk;
   out->wal_syncs = ws.syncs;
+  _Static_assert(TEUTO_SYNC_BUCKETS == WAL_SYNC_BUCKETS, "one histogram layout");
+  memcpy(out->wal_sync_latency_us_buckets, ws.sync_latency_us_buckets,
+         sizeof out->wal_sync_latency_us_buckets);
+  out->wal_sync_latency_us_sum = ws.sync_latency_us_sum;
 }
 
 int teuto_series_foreach(teuto_db *db, teuto_str measurement,

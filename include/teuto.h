@@ -313,6 +313,8 @@ int teuto_catalog_flush(teuto_catalog *cat);
 
 /* ---- statistics and checking ---- */
 
+#define TEUTO_SYNC_BUCKETS 24
+
 typedef struct teuto_stats {
   uint64_t rows_written;      /* rows accepted since open */
   uint64_t series_count;      /* series known */
@@ -323,6 +325,10 @@ typedef struct teuto_stats {
   uint64_t wal_syncs;         /* fdatasync calls on the WAL */
   uint64_t flushes;           /* memtable flushes since open */
   uint64_t compactions;       /* compactions since open */
+  /* WAL fdatasync latency since open: bucket i counts syncs faster than 2^i microseconds
+   * (i < TEUTO_SYNC_BUCKETS - 1); the last bucket counts the rest. */
+  uint64_t wal_sync_latency_us_buckets[TEUTO_SYNC_BUCKETS];
+  uint64_t wal_sync_latency_us_sum;
 } teuto_stats;
 
 void teuto_get_stats(teuto_db *db, teuto_stats *out);

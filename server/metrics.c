@@ -133,6 +133,25 @@ static void render_dbs(sbuf *b, teuto_catalog *cat) {
       put(b, "%s{db=\"%s\"} %llu\n", fam->name, d.v[i].name, (unsigned long long)v);
     }
   }
+  /* the engine counts syncs per power-of-two bucket; Prometheus wants cumulative buckets */
+  put(b, "# HELP teuto_db_wal_sync_seconds WAL fdatasync latency.\n"
+         "# TYPE teuto_db_wal_sync_seconds histogram\n");
+  for (size_t i = 0; i < d.n; i++) {
+    const teuto_stats *st = &d.v[i].st;
+    uint64_t cum = 0;
+    for (int k = 0; k < TEUTO_SYNC_BUCKETS - 1; k++) {
+      cum += st->wal_sync_latency_us_buckets[k];
+      put(b, "teuto_db_wal_sync_seconds_bucket{db=\"%s\",le=\"%.6f\"} %llu\n", d.v[i].name,
+          (double)(1ull << k) / 1e6, (unsigned long long)cum);
+    }
+    cum += st->wal_sync_latency_us_buckets[TEUTO_SYNC_BUCKETS - 1];
+    put(b, "teuto_db_wal_sync_seconds_bucket{db=\"%s\",le=\"+Inf\"} %llu\n", d.v[i].name,
+        (unsigned long long)cum);
+    put(b, "teuto_db_wal_sync_seconds_sum{db=\"%s\"} %.6f\n", d.v[i].name,
+        (double)st->wal_sync_latency_us_sum / 1e6);
+    put(b, "teuto_db_wal_sync_seconds_count{db=\"%s\"} %llu\n", d.v[i].name,
+        (unsigned long long)cum);
+  }
   free(d.v);
 }
 

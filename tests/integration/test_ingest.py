@@ -10,6 +10,7 @@ import gzip
 import hashlib
 import http.client
 import json
+import re
 import os
 import signal
 import socket
@@ -443,6 +444,14 @@ def test_sigkill_durability_always():
     deadline = time.time() + 10
     while len(acked) < 3000 and time.time() < deadline:
         time.sleep(0.01)
+    # durability always: every acknowledged write waited for an fdatasync, so the WAL sync
+    # histogram has counted some, and its cumulative buckets end at the count
+    _, _, m = request(s.http_port, "GET", "/metrics")
+    text = m.decode()
+    count = re.search(r'^teuto_db_wal_sync_seconds_count\{db="k"\} (\d+)$', text, re.M)
+    inf = re.search(r'^teuto_db_wal_sync_seconds_bucket\{db="k",le="\+Inf"\} (\d+)$', text, re.M)
+    ok(count and int(count.group(1)) >= 1, "WAL syncs counted:\n" + text[-2000:])
+    eq(inf and inf.group(1), count and count.group(1), "+Inf bucket equals the count")
     s.proc.kill()  # SIGKILL mid-stream
     s.proc.wait()
     stop.set()
