@@ -408,6 +408,11 @@ static int resolve_row(teuto_db *db, const teuto_row *row) {
 }
 
 int teuto_write(teuto_db *db, const teuto_row *rows, size_t row_count, teuto_write_result *res) {
+  return teuto_write_rows(db, rows, row_count, NULL, res);
+}
+
+int teuto_write_rows(teuto_db *db, const teuto_row *rows, size_t row_count, int *row_status,
+                     teuto_write_result *res) {
   teuto_write_result r = {0, 0, 0, 0};
   int rc = 0;
   uint64_t lsn = 0;
@@ -420,6 +425,7 @@ int teuto_write(teuto_db *db, const teuto_row *rows, size_t row_count, teuto_wri
   batch_reset(&db->b);
   for (size_t i = 0; i < row_count; i++) {
     int e = resolve_row(db, &rows[i]);
+    if (row_status) row_status[i] = e;
     if (e == -ENOMEM) {
       rc = e;
       goto unlock;

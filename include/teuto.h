@@ -171,11 +171,16 @@ typedef struct teuto_write_result {
 
 /*
  * Writes row_count rows as one WAL frame. Rows that are invalid are refused one by one and the
- * rest are kept: the return is then TEUTO_EPARTIAL and *res (if not NULL) says which.
+ * rest are kept (float values may be NaN or ±Inf here; line protocol refuses them): the return is then TEUTO_EPARTIAL and *res (if not NULL) says which.
  * Returns once the durability mode is met for the accepted rows: with ALWAYS after fdatasync.
  * Returns 0, TEUTO_EPARTIAL, TEUTO_EFAILED, or -errno from the WAL write (nothing acknowledged).
  */
 int teuto_write(teuto_db *db, const teuto_row *rows, size_t row_count, teuto_write_result *res);
+
+/* As teuto_write; in addition, when row_status is not NULL, row_status[i] gets 0 for each
+ * written row and its error code for each refused one (row_count entries). */
+int teuto_write_rows(teuto_db *db, const teuto_row *rows, size_t row_count, int *row_status,
+                     teuto_write_result *res);
 
 /* ---- writing InfluxDB line protocol ---- */
 
