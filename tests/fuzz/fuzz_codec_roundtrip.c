@@ -17,7 +17,7 @@
 
 #define ROWS_MAX 4096
 
-static uint64_t rd(const uint8_t *p, size_t k) { /* k <= 8 bytes, little-endian */
+static uint64_t load_le(const uint8_t *p, size_t k) { /* k <= 8 bytes, little-endian */
   uint64_t v = 0;
   memcpy(&v, p, k);
   return v;
@@ -44,7 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   const unsigned width = 1 + (shape & 7); /* bytes per value for the compact shapes */
   while (n < ROWS_MAX && left > 0) {
     const size_t k = left < width ? left : width;
-    const uint64_t raw = rd(p, k);
+    const uint64_t raw = load_le(p, k);
     if (type == TEUTO_STRING) {
       const size_t len = raw % 64 < left - k ? raw % 64 : left - k;
       strs[n] = (teuto_str){(const char *)p + k, len};
