@@ -8,8 +8,10 @@
  *   parts/<id>.tp      part files (part.c); files not in the manifest are deleted at open
  *
  * Write path: rows are validated and resolved (series, field indexes) under mu into one
- * batch, encoded as one WAL frame (wal_append), added to the memtable, and then — with mu
- * released — wal_commit waits for the durability mode (group commit across writers).
+ * batch and encoded as a WAL payload; the frame is compressed with mu released (so several
+ * writers compress at once); under mu again it is appended (wal_append_prepared assigns its
+ * LSN) and its rows go into the memtable in the same step; then, with mu released,
+ * wal_commit waits for the durability mode (group commit across writers).
  *
  * Flush: under flush_mu, the memtable is frozen (imm) and the WAL rotated under mu; parts
  * are written from imm without mu; the manifest is stored (atomic rename) with flushed_lsn =
@@ -169,6 +171,7 @@ static int replay_frame(void *ctx, uint64_t lsn, const uint8_t *payload, size_t 
 /* ---- open / close ---- */
 
 static void *bg_main(void *arg);
+static void write_batch_free(write_batch *wb);
 
 static int ensure_dir(const char *path) {
   if (mkdir(path, 0755) == 0 || errno == EEXIST) return 0;
@@ -189,7 +192,7 @@ static void db_free(teuto_db *db) {
   memtable_free(db->imm);
   series_registry_free(&db->reg);
   manifest_free(&db->man);
-  batch_free(&db->b);
+  for (uint32_t i = 0; i < db->batch_pool_count; i++) write_batch_free(db->batch_pool[i]);
   io_close(db->io);
   if (db->lock_fd >= 0) close(db->lock_fd);
   pthread_mutex_destroy(&db->mu);
@@ -366,7 +369,25 @@ static int value_bits(const teuto_value *v, uint64_t *out) {
 }
 
 /* Validates and resolves one row into the batch. Under mu. */
-static int resolve_row(teuto_db *db, const teuto_row *row) {
+static void write_batch_free(write_batch *wb) {
+  batch_free(&wb->b);
+  wal_prepared_free(&wb->frame);
+  free(wb);
+}
+
+/* Under mu. NULL on -ENOMEM. */
+static write_batch *batch_take(teuto_db *db) {
+  if (db->batch_pool_count) return db->batch_pool[--db->batch_pool_count];
+  return calloc(1, sizeof(write_batch));
+}
+
+/* Under mu. */
+static void batch_give(teuto_db *db, write_batch *wb) {
+  if (db->batch_pool_count < DB_BATCH_POOL_MAX) db->batch_pool[db->batch_pool_count++] = wb;
+  else write_batch_free(wb);
+}
+
+static int resolve_row(teuto_db *db, batch *b, const teuto_row *row) {
   if (row->field_count == 0 || !row->fields) return TEUTO_EINVAL;
   if (row->field_count > TEUTO_FIELDS_MAX) return TEUTO_ELIMIT;
   if (!row->measurement.ptr || (row->tag_count && !row->tags)) return TEUTO_EINVAL;
@@ -404,7 +425,7 @@ static int resolve_row(teuto_db *db, const teuto_row *row) {
     if (slot == n) n++;
   }
   db->stats.series_count = db->reg.series_count;
-  return batch_add_row(&db->b, s, row->time_ns, n, db->scr_idx, db->scr_val, db->scr_str);
+  return batch_add_row(b, s, row->time_ns, n, db->scr_idx, db->scr_val, db->scr_str);
 }
 
 int teuto_write(teuto_db *db, const teuto_row *rows, size_t row_count, teuto_write_result *res) {
@@ -416,15 +437,19 @@ int teuto_write_rows(teuto_db *db, const teuto_row *rows, size_t row_count, int 
   teuto_write_result r = {0, 0, 0, 0};
   int rc = 0;
   uint64_t lsn = 0;
+  /* Phase 1, under mu: resolve the rows against the registry and encode the WAL payload. */
   pthread_mutex_lock(&db->mu);
-  if (db->failed) {
+  write_batch *wb = db->failed ? NULL : batch_take(db);
+  if (!wb) {
+    rc = db->failed ? TEUTO_EFAILED : -ENOMEM;
     pthread_mutex_unlock(&db->mu);
     if (res) *res = r;
-    return TEUTO_EFAILED;
+    return rc;
   }
-  batch_reset(&db->b);
+  batch *b = &wb->b;
+  batch_reset(b);
   for (size_t i = 0; i < row_count; i++) {
-    int e = resolve_row(db, &rows[i]);
+    int e = resolve_row(db, b, &rows[i]);
     if (row_status) row_status[i] = e;
     if (e == -ENOMEM) {
       rc = e;
@@ -438,54 +463,68 @@ int teuto_write_rows(teuto_db *db, const teuto_row *rows, size_t row_count, int 
       r.rejected_count++;
     }
   }
-  batch *b = &db->b;
-  if (b->row_count) {
-    if ((rc = batch_encode(b))) goto unlock;
-    if ((rc = wal_append(db->wal, b->out.data, b->out.len, &lsn))) {
-      if (rc != -ENOMEM) db->failed = rc;
-      goto unlock;
-    }
-    memtable *mt = db->mt;
-    for (uint32_t i = 0; i < b->row_count; i++) {
-      batch_row *br = &b->rows[i];
-      /* With thousands of series interleaved, each row lands in cold buffers: fetch the
-       * series' buffer a few rows ahead, and its tails one step later. */
-      if (i + 8 < b->row_count) {
-        const series *ahead = b->rows[i + 8].s;
-        if (ahead->mt_gen == mt->gen) __builtin_prefetch(ahead->mt_cur);
-      }
-      if (i + 4 < b->row_count) {
-        const series *ahead = b->rows[i + 4].s;
-        const mt_series *am = ahead->mt_gen == mt->gen ? ahead->mt_cur : NULL;
-        if (am && am->row_count < am->row_cap) {
-          __builtin_prefetch(am->times + am->row_count, 1);
-          __builtin_prefetch(am->rec_off + am->row_count, 1);
-          __builtin_prefetch(am->log.data + am->log.len, 1);
-        }
-      }
-      mt_series *ms =
-          memtable_series(mt, br->s, partition_of(br->time_ns, db->opt.partition_duration_ns));
-      if (!ms) {
-        rc = -ENOMEM;
-        break;
-      }
-      rc = memtable_append(mt, ms, br->time_ns, br->field_n, b->fidx + br->field_off,
-                           b->fval + br->field_off, b->fstr + br->field_off);
-      if (rc) break;
-    }
-    if (rc) {
-      /* the frame is in the WAL but not in memory: stop, a reopen replays it */
-      db->failed = rc;
-      goto unlock;
-    }
-    if (!mt->first_lsn) mt->first_lsn = lsn;
-    mt->last_lsn = lsn;
-    r.accepted_count = b->row_count;
-    db->stats.rows_written += b->row_count;
-    db->stats.memtable_bytes = mt->bytes + (db->imm ? db->imm->bytes : 0);
-    if (mt->bytes >= db->opt.memtable_bytes_max) pthread_cond_signal(&db->bg_cv);
+  if (b->row_count == 0) goto unlock;
+  if ((rc = batch_encode(b))) goto unlock;
+  pthread_mutex_unlock(&db->mu);
+
+  /* Phase 2, no lock: compress the frame (the costliest step), in parallel with writers. */
+  rc = wal_frame_prepare(&wb->frame, b->out.data, b->out.len);
+
+  /* Phase 3, under mu: append the frame (its LSN fixes the order) and apply the same rows to
+   * the memtable in the same critical section, so memtable order is LSN order. The series
+   * and field indexes resolved in phase 1 stay valid: they are never removed. */
+  pthread_mutex_lock(&db->mu);
+  if (rc) goto unlock;
+  if (db->failed) {
+    rc = TEUTO_EFAILED;
+    goto unlock;
   }
+  if ((rc = wal_append_prepared(db->wal, &wb->frame, &lsn))) {
+    if (rc != -ENOMEM) db->failed = rc;
+    goto unlock;
+  }
+  memtable *mt = db->mt;
+  for (uint32_t i = 0; i < b->row_count; i++) {
+    batch_row *br = &b->rows[i];
+    /* With thousands of series interleaved, each row lands in cold buffers: fetch the
+     * series' buffer a few rows ahead, and its tails one step later. */
+    if (i + 8 < b->row_count) {
+      const series *ahead = b->rows[i + 8].s;
+      if (ahead->mt_gen == mt->gen) __builtin_prefetch(ahead->mt_cur);
+    }
+    if (i + 4 < b->row_count) {
+      const series *ahead = b->rows[i + 4].s;
+      const mt_series *am = ahead->mt_gen == mt->gen ? ahead->mt_cur : NULL;
+      if (am && am->row_count < am->row_cap) {
+        __builtin_prefetch(am->times + am->row_count, 1);
+        __builtin_prefetch(am->rec_off + am->row_count, 1);
+        __builtin_prefetch(am->log.data + am->log.len, 1);
+      }
+    }
+    mt_series *ms =
+        memtable_series(mt, br->s, partition_of(br->time_ns, db->opt.partition_duration_ns));
+    if (!ms) {
+      rc = -ENOMEM;
+      break;
+    }
+    rc = memtable_append(mt, ms, br->time_ns, br->field_n, b->fidx + br->field_off,
+                         b->fval + br->field_off, b->fstr + br->field_off);
+    if (rc) break;
+  }
+  if (rc) {
+    /* the frame is in the WAL but not in memory: stop, a reopen replays it */
+    db->failed = rc;
+    lsn = 0;
+    goto unlock;
+  }
+  if (!mt->first_lsn) mt->first_lsn = lsn;
+  mt->last_lsn = lsn;
+  r.accepted_count = b->row_count;
+  db->stats.rows_written += b->row_count;
+  db->stats.memtable_bytes = mt->bytes + (db->imm ? db->imm->bytes : 0);
+  if (mt->bytes >= db->opt.memtable_bytes_max) pthread_cond_signal(&db->bg_cv);
 unlock:
+  batch_give(db, wb);
   pthread_mutex_unlock(&db->mu);
   if (rc == 0 && lsn) {
     rc = wal_commit(db->wal, lsn);

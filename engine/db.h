@@ -19,6 +19,14 @@
 #include "part.h"
 #include "wal.h"
 
+/* One teuto_write's batch and its compressed WAL frame; owned by that call while it runs,
+ * so concurrent writers resolve under mu but compress in parallel. */
+typedef struct write_batch {
+  batch b;
+  wal_prepared frame;
+} write_batch;
+#define DB_BATCH_POOL_MAX 8  /* idle batches kept; more concurrent writers allocate */
+
 struct teuto_db {
   char *dir;                  /* database directory */
   char *wal_dir;              /* dir/wal */
@@ -37,7 +45,8 @@ struct teuto_db {
   memtable *imm;              /* frozen, being flushed; NULL if none */
   part **parts;               /* live parts, each holding one reference */
   uint32_t part_count, part_cap;
-  batch b;                    /* the write batch being built (under mu) */
+  write_batch *batch_pool[DB_BATCH_POOL_MAX]; /* idle write batches, reused (under mu) */
+  uint32_t batch_pool_count;
   char *keybuf;               /* series key scratch, TEUTO_SERIES_KEY_MAX + 1 bytes */
   uint32_t scr_idx[TEUTO_FIELDS_MAX];
   uint64_t scr_val[TEUTO_FIELDS_MAX];

@@ -863,6 +863,16 @@ int wal_close(wal *w) {
   return rc;
 }
 
+/* After a frame joined the pending buffer: back-pressure. Past WAL_PENDING_BYTES_MAX, wait
+ * for a running writer, then write out unless it already did. Under mu. */
+static int pend_backpressure_locked(wal *w) {
+  if (w->pend.len < WAL_PENDING_BYTES_MAX) return 0;
+  while (w->writing && !w->failed_rc) pthread_cond_wait(&w->cv, &w->mu);
+  if (w->failed_rc) return TEUTO_EFAILED;
+  if (w->pend.len >= WAL_PENDING_BYTES_MAX) return writer_run_locked(w, false, false);
+  return 0;
+}
+
 int wal_append(wal *w, const void *payload, size_t len, uint64_t *lsn) {
   *lsn = 0;
   if (len > WAL_PAYLOAD_BYTES_MAX) return TEUTO_ELIMIT;
@@ -877,12 +887,50 @@ int wal_append(wal *w, const void *payload, size_t len, uint64_t *lsn) {
   w->next_lsn++;
   w->pend_frame_count++;
   *lsn = frame_lsn;
-  if (w->pend.len >= WAL_PENDING_BYTES_MAX) {
-    /* back-pressure: wait for a running writer, then write out unless it already did */
-    while (w->writing && !w->failed_rc) pthread_cond_wait(&w->cv, &w->mu);
-    if (w->failed_rc) rc = TEUTO_EFAILED;
-    else if (w->pend.len >= WAL_PENDING_BYTES_MAX) rc = writer_run_locked(w, false, false);
-  }
+  rc = pend_backpressure_locked(w);
+out:
+  pthread_mutex_unlock(&w->mu);
+  return rc;
+}
+
+int wal_frame_prepare(wal_prepared *fp, const void *payload, size_t len) {
+  if (len > WAL_PAYLOAD_BYTES_MAX) return TEUTO_ELIMIT;
+  if (len && !payload) return TEUTO_EINVAL;
+  if (!fp->lz4_state && !(fp->lz4_state = malloc((size_t)LZ4_sizeofState()))) return -ENOMEM;
+  fp->frame.len = 0;
+  int rc = tbuf_reserve(&fp->frame, wal_frame_bound(len));
+  if (rc) return rc;
+  /* LSN 0 and a checksum for now; wal_append_prepared sets both */
+  fp->frame.len = frame_encode(fp->frame.data, fp->lz4_state, payload, len, 0);
+  return 0;
+}
+
+void wal_prepared_free(wal_prepared *fp) {
+  free(fp->lz4_state);
+  tbuf_free(&fp->frame);
+  memset(fp, 0, sizeof *fp);
+}
+
+int wal_append_prepared(wal *w, const wal_prepared *fp, uint64_t *lsn) {
+  *lsn = 0;
+  size_t n = fp->frame.len;
+  if (n < WAL_FRAME_HEADER_BYTES) return TEUTO_EINVAL;
+  int rc = 0;
+  pthread_mutex_lock(&w->mu);
+  if (w->failed_rc) { rc = TEUTO_EFAILED; goto out; }
+  rc = tbuf_reserve(&w->pend, n);
+  if (rc) goto out;
+  uint8_t *dst = w->pend.data + w->pend.len;
+  memcpy(dst, fp->frame.data, n);
+  uint64_t frame_lsn = w->next_lsn;
+  le_put64(dst + FRAME_OFF_LSN, frame_lsn);
+  le_put64(dst + FRAME_OFF_CHECKSUM,
+           frame_checksum(dst, dst + WAL_FRAME_HEADER_BYTES, n - WAL_FRAME_HEADER_BYTES));
+  w->pend.len += n;
+  w->next_lsn++;
+  w->pend_frame_count++;
+  *lsn = frame_lsn;
+  rc = pend_backpressure_locked(w);
 out:
   pthread_mutex_unlock(&w->mu);
   return rc;

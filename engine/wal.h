@@ -79,6 +79,20 @@ int wal_close(wal *w);
  * or -errno if an automatic write of full buffers failed. */
 int wal_append(wal *w, const void *payload, size_t len, uint64_t *lsn);
 
+/*
+ * The same in two steps, so the compression can run outside the caller's locks:
+ * wal_frame_prepare compresses payload into fp (owned by the caller, reused across calls,
+ * thread-confined; no WAL state touched), and wal_append_prepared then appends it like
+ * wal_append (assigns the LSN, checksums, buffers). Same return codes as wal_append.
+ */
+typedef struct wal_prepared {
+  tbuf frame;       /* the encoded frame, LSN and checksum still unset */
+  void *lz4_state;  /* LZ4_sizeofState() bytes, allocated on first use */
+} wal_prepared;
+int wal_frame_prepare(wal_prepared *fp, const void *payload, size_t len);
+int wal_append_prepared(wal *w, const wal_prepared *fp, uint64_t *lsn);
+void wal_prepared_free(wal_prepared *fp);
+
 /* Returns once the frame lsn is written (and, in ALWAYS mode, fdatasync'ed). 0 or error. */
 int wal_commit(wal *w, uint64_t lsn);
 
