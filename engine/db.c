@@ -47,6 +47,7 @@ void teuto_options_init(teuto_options *opt) {
   opt->partition_duration_ns = 86400ll * 1000000000ll;
   opt->retention_days = 0;
   opt->compact_min_parts = 4;
+  opt->series_per_measurement_max = 1000000;
   opt->background = 1;
   opt->log_level = TEUTO_LOG_INFO;
 }
@@ -240,6 +241,7 @@ int teuto_open(const char *dir, const teuto_options *opt, teuto_db **out) {
   if (db->opt.partition_duration_ns <= 0) db->opt.partition_duration_ns = 86400ll * 1000000000ll;
   if (db->opt.sync_interval_ms == 0) db->opt.sync_interval_ms = 100;
   if (db->opt.compact_min_parts < 2) db->opt.compact_min_parts = 2;
+  if (db->opt.series_per_measurement_max == 0) db->opt.series_per_measurement_max = 1000000;
   if (db->opt.log || opt) teuto_log_set(db->opt.log, db->opt.log_ctx, db->opt.log_level);
   int rc = -ENOMEM;
   db->dir = strdup(dir);
@@ -400,9 +402,14 @@ static int resolve_row(teuto_db *db, batch *b, const teuto_row *row) {
     int klen = series_key_build(row->measurement, row->tags, row->tag_count, db->keybuf,
                                 TEUTO_SERIES_KEY_MAX + 1);
     if (klen < 0) return klen;
-    rc = series_get(&db->reg, row->measurement, db->keybuf, (size_t)klen,
-                    series_hash(db->keybuf, (size_t)klen), &s);
-    if (rc) return rc;
+    uint64_t h = series_hash(db->keybuf, (size_t)klen);
+    s = series_find(&db->reg, db->keybuf, (size_t)klen, h);
+    if (!s) { /* a new series: within the limit? (replay and parts are never refused) */
+      const measurement *m = measurement_find(&db->reg, row->measurement);
+      if (m && m->series_count >= db->opt.series_per_measurement_max) return TEUTO_ELIMIT;
+      if ((rc = series_get(&db->reg, row->measurement, db->keybuf, (size_t)klen, h, &s)))
+        return rc;
+    }
   }
   measurement *m = s->meas;
   uint32_t n = 0;

@@ -84,6 +84,9 @@ typedef struct teuto_options {
   int64_t partition_duration_ns;    /* width of a time partition; one day */
   uint32_t retention_days;          /* drop partitions older than this; 0 = keep forever */
   uint32_t compact_min_parts;       /* merge a partition's parts once it has this many; 4 */
+  uint32_t series_per_measurement_max; /* new series beyond this are refused (TEUTO_ELIMIT),
+                                          bounding memory against unbounded tag values;
+                                          1000000 */
   int background;                   /* 1: threads flush, sync and compact on their own; 1 */
   int disable_io_uring;             /* 1: use the pwrite/fdatasync fallback; 0 */
   teuto_log_level log_level;        /* messages above this level are not passed on; INFO */

@@ -6,7 +6,7 @@
  *
  *   [server]   http, lp, query, data, lp_db, durability, sync_interval_ms, body_bytes_max,
  *              line_bytes_max, connections_max, idle_timeout_s, request_timeout_s, loops,
- *              auto_create
+ *              auto_create, series_per_measurement_max
  *   [tokens]   <name> = <role>:<hex of SHA-256 of the token>   (role write|read|admin;
  *              <role>:blake2b:<hex> for BLAKE2b-256)
  *
@@ -140,6 +140,8 @@ static int on_key(void *user, const char *section, const char *name, const char 
   if (!strcmp(name, "request_timeout_s"))
     RANGE(request_timeout_s, 0, 86400, "request_timeout_s: 0..86400");
   if (!strcmp(name, "loops")) RANGE(loops, 0, NET_LOOPS_MAX, "loops: 0..64");
+  if (!strcmp(name, "series_per_measurement_max"))
+    RANGE(series_per_measurement_max, 1, 100000000, "series_per_measurement_max: 1..100000000");
 #undef RANGE
   st->why = "unknown key in [server]";
   return 0;

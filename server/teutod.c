@@ -148,6 +148,7 @@ int main(int argc, char **argv) {
   teuto_options_init(&opt);
   opt.durability = cfg.durability;
   if (cfg.sync_interval_ms) opt.sync_interval_ms = cfg.sync_interval_ms;
+  if (cfg.series_per_measurement_max) opt.series_per_measurement_max = cfg.series_per_measurement_max;
   opt.log = log_sink;
   teuto_catalog *cat = NULL;
   int rc = teuto_catalog_open(cfg.data_dir, &opt, &cat);

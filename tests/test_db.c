@@ -360,6 +360,45 @@ static void test_series_identity_fast_path(void **state) {
   free(dir);
 }
 
+/* A measurement takes at most series_per_measurement_max series: new ones beyond are refused
+ * row by row, known ones keep being written, other measurements are not affected, and the
+ * limit never refuses what replay brings back. */
+static void test_series_limit(void **state) {
+  (void)state;
+  char *dir = tu_mkdtemp();
+  teuto_options o = quiet_opts();
+  o.series_per_measurement_max = 3;
+  teuto_db *db;
+  assert_int_equal(teuto_open(dir, &o, &db), 0);
+  char vals[6][4];
+  teuto_tag tags[6];
+  teuto_field f = {tu_s("v"), {.type = TEUTO_INT, .v.i = 1}};
+  teuto_row rows[7];
+  for (int i = 0; i < 6; i++) {
+    snprintf(vals[i], sizeof vals[i], "h%d", i);
+    tags[i] = (teuto_tag){tu_s("host"), tu_s(vals[i])};
+    rows[i] = (teuto_row){tu_s("lim"), &tags[i], 1, &f, 1, T0 + i};
+  }
+  rows[6] = (teuto_row){tu_s("other"), &tags[5], 1, &f, 1, T0};
+  int status[7];
+  teuto_write_result res;
+  assert_int_equal(teuto_write_rows(db, rows, 7, status, &res), TEUTO_EPARTIAL);
+  assert_int_equal(res.accepted_count, 4);
+  int want[7] = {0, 0, 0, TEUTO_ELIMIT, TEUTO_ELIMIT, TEUTO_ELIMIT, 0};
+  for (int i = 0; i < 7; i++) assert_int_equal(status[i], want[i]);
+  rows[0].time_ns = T0 + 100; /* a known series is still written */
+  assert_int_equal(teuto_write(db, rows, 1, NULL), 0);
+  assert_int_equal(teuto_close(db), 0);
+  o.series_per_measurement_max = 1; /* replay brings back all three regardless */
+  assert_int_equal(teuto_open(dir, &o, &db), 0);
+  teuto_stats st;
+  teuto_get_stats(db, &st);
+  assert_int_equal(st.series_count, 4);
+  assert_int_equal(teuto_close(db), 0);
+  tu_rmrf(dir);
+  free(dir);
+}
+
 static void test_special_values_round_trip(void **state) {
   (void)state;
   char *dir = tu_mkdtemp();
@@ -619,6 +658,7 @@ int main(void) {
       cmocka_unit_test(test_bad_rows_are_refused_one_by_one),
       cmocka_unit_test(test_special_values_round_trip),
       cmocka_unit_test(test_series_identity_fast_path),
+      cmocka_unit_test(test_series_limit),
       cmocka_unit_test(test_retention_drops_old_partitions),
       cmocka_unit_test(test_corrupt_part_is_reported),
       cmocka_unit_test(test_directory_lock),

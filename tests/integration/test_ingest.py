@@ -530,7 +530,30 @@ def test_sigterm_finishes_in_flight():
     eq(dump(data, "inflight"), ["f v=1i 1", "f v=2i 2"], "in-flight rows")
 
 
-TESTS = [test_endpoints, test_timeouts_and_connection_limit, test_sigterm_finishes_in_flight, test_writes_all_apis_and_restart, test_gzip_chunked_keepalive_continue,
+def test_series_limit():
+    """A million tag values must not mean a million series: past the configured limit new
+    series are refused per line (400 partial write naming the lines), known ones still go."""
+    data = newdir()
+    cfg = os.path.join(TMP, "teutod-series.ini")
+    with open(cfg, "w") as f:
+        f.write("[server]\nseries_per_measurement_max = 100\n")
+    s = Server(data, config=cfg)
+    try:
+        body = b"".join(b"m,tag=v%d x=%di %d\n" % (i, i, i) for i in range(1000))
+        st, _, b = request(s.http_port, "POST", "/write?db=lim", body)
+        eq(st, 400, "over the series limit: %r" % b)
+        err = json.loads(b)["error"]
+        ok("line 101" in err and "limit exceeded" in err, "first refused line named: " + err)
+        st, _, b = request(s.http_port, "POST", "/write?db=lim", b"m,tag=v7 x=-1i 5000\n")
+        eq(st, 204, "a known series is still written: %r" % b)
+    finally:
+        eq(s.stop(), 0, "exit status")
+    rows = dump(data, "lim")
+    eq(len(rows), 101, "100 series' rows plus the later one")
+    ok("m,tag=v7 x=-1i 5000" in rows, "later write to a known series kept")
+
+
+TESTS = [test_endpoints, test_series_limit, test_timeouts_and_connection_limit, test_sigterm_finishes_in_flight, test_writes_all_apis_and_restart, test_gzip_chunked_keepalive_continue,
          test_partial_writes, test_auth_and_limits, test_hostile_input, test_sigkill_durability_always]
 
 
