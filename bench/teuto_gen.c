@@ -46,16 +46,6 @@ static void usage(FILE *out) {
           TSGEN_TRUCK_COUNT_DEFAULT, TSGEN_STATION_COUNT_DEFAULT);
 }
 
-static int parse_u64(const char *s, uint64_t *out) {
-  char *end;
-  if (*s == '\0' || *s == '-') return -1;
-  errno = 0;
-  unsigned long long v = strtoull(s, &end, 0);
-  if (errno || *end) return -1;
-  *out = v;
-  return 0;
-}
-
 static int write_all(const char *p, size_t n) {
   while (n) {
     ssize_t w = write(STDOUT_FILENO, p, n);
@@ -100,34 +90,15 @@ int main(int argc, char **argv) {
     const char *v = argv[++i];
     uint64_t u = 0;
     int64_t ns = 0;
-    int bad = 0;
+    int bad = 0, known;
     if (strcmp(a, "--rows") == 0) {
-      bad = parse_u64(v, &u) != 0 || u == 0;
+      bad = tsgen_parse_u64(v, &u) != 0 || u == 0;
       cfg.row_count = u;
     } else if (strcmp(a, "--duration") == 0) {
       bad = tsgen_parse_duration(v, &ns) != 0 || ns <= 0;
       cfg.duration_ns = ns;
-    } else if (strcmp(a, "--trucks") == 0) {
-      bad = parse_u64(v, &u) != 0 || u > TSGEN_SOURCE_COUNT_MAX;
-      cfg.truck_count = (uint32_t)u;
-    } else if (strcmp(a, "--stations") == 0) {
-      bad = parse_u64(v, &u) != 0 || u > TSGEN_SOURCE_COUNT_MAX;
-      cfg.station_count = (uint32_t)u;
-    } else if (strcmp(a, "--seed") == 0) {
-      bad = parse_u64(v, &u) != 0;
-      cfg.seed = u;
-    } else if (strcmp(a, "--start") == 0) {
-      bad = tsgen_parse_time(v, &ns) != 0;
-      cfg.start_ns = ns;
-    } else if (strcmp(a, "--truck-interval") == 0) {
-      bad = tsgen_parse_duration(v, &ns) != 0;
-      cfg.truck_interval_ns = ns;
-    } else if (strcmp(a, "--station-interval") == 0) {
-      bad = tsgen_parse_duration(v, &ns) != 0;
-      cfg.station_interval_ns = ns;
-    } else if (strcmp(a, "--jitter-ms") == 0) {
-      bad = parse_u64(v, &u) != 0 || u > UINT64_C(86400000);
-      cfg.jitter_ns = (int64_t)u * 1000000;
+    } else if ((known = tsgen_config_option(&cfg, a, v)) != 0) {
+      bad = known < 0;
     } else {
       fprintf(stderr, "teuto-gen: unknown option %s; see --help\n", a);
       return 2;

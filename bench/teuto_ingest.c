@@ -63,16 +63,6 @@ static double now_s(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static int parse_u64(const char *s, uint64_t *out) {
-  char *end;
-  if (*s == '\0' || *s == '-') return -1;
-  errno = 0;
-  unsigned long long v = strtoull(s, &end, 0);
-  if (errno || *end) return -1;
-  *out = v;
-  return 0;
-}
-
 /* ---- the size of a directory tree (nftw has no context pointer: file-scope totals) ---- */
 
 static uint64_t tree_bytes;
@@ -153,12 +143,11 @@ int main(int argc, char **argv) {
       return 2;
     }
     const char *v = argv[++i];
-    uint64_t u = 0;
-    int bad = 0;
+    int bad = 0, known;
     if (strcmp(a, "--rows") == 0) {
-      bad = parse_u64(v, &row_goal) != 0 || row_goal == 0;
+      bad = tsgen_parse_u64(v, &row_goal) != 0 || row_goal == 0;
     } else if (strcmp(a, "--batch") == 0) {
-      bad = parse_u64(v, &batch) != 0 || batch == 0 || batch > INGEST_BATCH_MAX;
+      bad = tsgen_parse_u64(v, &batch) != 0 || batch == 0 || batch > INGEST_BATCH_MAX;
     } else if (strcmp(a, "--durability") == 0) {
       durability_name = v;
       if (strcmp(v, "interval") == 0) opt.durability = TEUTO_DURABILITY_INTERVAL;
@@ -167,15 +156,8 @@ int main(int argc, char **argv) {
       else bad = 1;
     } else if (strcmp(a, "--dir") == 0) {
       dir_arg = v;
-    } else if (strcmp(a, "--trucks") == 0) {
-      bad = parse_u64(v, &u) != 0 || u > TSGEN_SOURCE_COUNT_MAX;
-      cfg.truck_count = (uint32_t)u;
-    } else if (strcmp(a, "--stations") == 0) {
-      bad = parse_u64(v, &u) != 0 || u > TSGEN_SOURCE_COUNT_MAX;
-      cfg.station_count = (uint32_t)u;
-    } else if (strcmp(a, "--seed") == 0) {
-      bad = parse_u64(v, &u) != 0;
-      cfg.seed = u;
+    } else if ((known = tsgen_config_option(&cfg, a, v)) != 0) {
+      bad = known < 0;
     } else {
       fprintf(stderr, "teuto-ingest: unknown option %s; see --help\n", a);
       return 2;

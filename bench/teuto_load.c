@@ -241,16 +241,6 @@ static void usage(FILE *out) {
           LOAD_BATCH_DEFAULT, TSGEN_TRUCK_COUNT_DEFAULT, TSGEN_STATION_COUNT_DEFAULT);
 }
 
-static int parse_u64(const char *s, uint64_t *out) {
-  char *end;
-  if (*s == '\0' || *s == '-') return -1;
-  errno = 0;
-  unsigned long long v = strtoull(s, &end, 0);
-  if (errno || *end) return -1;
-  *out = v;
-  return 0;
-}
-
 static int parse_seconds(const char *s, double *out) {
   char *end;
   errno = 0;
@@ -279,7 +269,7 @@ static int parse_hostport(const char *s, load_config *cfg) {
   cfg->host[hlen] = '\0';
   strcpy(cfg->port, colon + 1);
   uint64_t p;
-  return parse_u64(cfg->port, &p) == 0 && p > 0 && p < 65536 ? 0 : -1;
+  return tsgen_parse_u64(cfg->port, &p) == 0 && p > 0 && p < 65536 ? 0 : -1;
 }
 
 static int parse_args(int argc, char **argv, load_config *cfg) {
@@ -312,8 +302,7 @@ static int parse_args(int argc, char **argv, load_config *cfg) {
     }
     const char *v = argv[++i];
     uint64_t u = 0;
-    int64_t ns = 0;
-    int bad = 0;
+    int bad = 0, known;
     if (!strcmp(a, "--http")) {
       cfg->tcp_mode = 0;
       bad = parse_hostport(v, cfg) != 0;
@@ -332,13 +321,13 @@ static int parse_args(int argc, char **argv, load_config *cfg) {
     } else if (!strcmp(a, "--file")) {
       cfg->file = v;
     } else if (!strcmp(a, "--connections")) {
-      bad = parse_u64(v, &u) != 0 || u == 0 || u > LOAD_CONNECTIONS_MAX;
+      bad = tsgen_parse_u64(v, &u) != 0 || u == 0 || u > LOAD_CONNECTIONS_MAX;
       cfg->connection_count = (uint32_t)u;
     } else if (!strcmp(a, "--batch")) {
-      bad = parse_u64(v, &u) != 0 || u == 0 || u > LOAD_BATCH_MAX;
+      bad = tsgen_parse_u64(v, &u) != 0 || u == 0 || u > LOAD_BATCH_MAX;
       cfg->batch_lines = (uint32_t)u;
     } else if (!strcmp(a, "--rows")) {
-      bad = parse_u64(v, &u) != 0 || u == 0;
+      bad = tsgen_parse_u64(v, &u) != 0 || u == 0;
       cfg->row_limit = u;
     } else if (!strcmp(a, "--duration")) {
       bad = parse_seconds(v, &cfg->duration_s) != 0;
@@ -347,29 +336,10 @@ static int parse_args(int argc, char **argv, load_config *cfg) {
     } else if (!strcmp(a, "--timeout")) {
       bad = parse_seconds(v, &cfg->timeout_s) != 0;
     } else if (!strcmp(a, "--max-errors")) {
-      bad = parse_u64(v, &u) != 0;
+      bad = tsgen_parse_u64(v, &u) != 0;
       cfg->error_limit = u;
-    } else if (!strcmp(a, "--trucks")) {
-      bad = parse_u64(v, &u) != 0 || u > TSGEN_SOURCE_COUNT_MAX;
-      cfg->gen.truck_count = (uint32_t)u;
-    } else if (!strcmp(a, "--stations")) {
-      bad = parse_u64(v, &u) != 0 || u > TSGEN_SOURCE_COUNT_MAX;
-      cfg->gen.station_count = (uint32_t)u;
-    } else if (!strcmp(a, "--seed")) {
-      bad = parse_u64(v, &u) != 0;
-      cfg->gen.seed = u;
-    } else if (!strcmp(a, "--start")) {
-      bad = tsgen_parse_time(v, &ns) != 0;
-      cfg->gen.start_ns = ns;
-    } else if (!strcmp(a, "--truck-interval")) {
-      bad = tsgen_parse_duration(v, &ns) != 0;
-      cfg->gen.truck_interval_ns = ns;
-    } else if (!strcmp(a, "--station-interval")) {
-      bad = tsgen_parse_duration(v, &ns) != 0;
-      cfg->gen.station_interval_ns = ns;
-    } else if (!strcmp(a, "--jitter-ms")) {
-      bad = parse_u64(v, &u) != 0 || u > UINT64_C(86400000);
-      cfg->gen.jitter_ns = (int64_t)u * 1000000;
+    } else if ((known = tsgen_config_option(&cfg->gen, a, v)) != 0) {
+      bad = known < 0;
     } else {
       fprintf(stderr, "teuto-load: unknown option %s; see --help\n", a);
       return -1;

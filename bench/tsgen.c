@@ -1144,3 +1144,43 @@ int tsgen_parse_duration(const char *s, int64_t *out_ns) {
   }
   return -EINVAL;
 }
+
+int tsgen_parse_u64(const char *s, uint64_t *out) {
+  char *end;
+  if (*s == '\0' || *s == '-' || *s == '+') return -1;
+  errno = 0;
+  unsigned long long v = strtoull(s, &end, 0);
+  if (errno || *end) return -1;
+  *out = v;
+  return 0;
+}
+
+int tsgen_config_option(tsgen_config *cfg, const char *flag, const char *v) {
+  uint64_t u = 0;
+  int64_t ns = 0;
+  if (!strcmp(flag, "--trucks")) {
+    if (tsgen_parse_u64(v, &u) || u > TSGEN_SOURCE_COUNT_MAX) return -1;
+    cfg->truck_count = (uint32_t)u;
+  } else if (!strcmp(flag, "--stations")) {
+    if (tsgen_parse_u64(v, &u) || u > TSGEN_SOURCE_COUNT_MAX) return -1;
+    cfg->station_count = (uint32_t)u;
+  } else if (!strcmp(flag, "--seed")) {
+    if (tsgen_parse_u64(v, &u)) return -1;
+    cfg->seed = u;
+  } else if (!strcmp(flag, "--start")) {
+    if (tsgen_parse_time(v, &ns)) return -1;
+    cfg->start_ns = ns;
+  } else if (!strcmp(flag, "--truck-interval")) {
+    if (tsgen_parse_duration(v, &ns)) return -1;
+    cfg->truck_interval_ns = ns;
+  } else if (!strcmp(flag, "--station-interval")) {
+    if (tsgen_parse_duration(v, &ns)) return -1;
+    cfg->station_interval_ns = ns;
+  } else if (!strcmp(flag, "--jitter-ms")) {
+    if (tsgen_parse_u64(v, &u) || u > UINT64_C(86400000)) return -1;
+    cfg->jitter_ns = (int64_t)u * 1000000;
+  } else {
+    return 0;
+  }
+  return 1;
+}

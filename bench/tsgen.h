@@ -174,6 +174,18 @@ int tsgen_parse_time(const char *s, int64_t *out_ns);
  * "1.5h") or a bare number of seconds into *out_ns. Returns 0 or -EINVAL. */
 int tsgen_parse_duration(const char *s, int64_t *out_ns);
 
+/* Parses a whole unsigned integer (decimal, or 0x hex); no sign, no trailing bytes.
+ * Returns 0 and *out, or -1. */
+int tsgen_parse_u64(const char *s, uint64_t *out);
+
+/*
+ * Applies one of the dataset options every bench program shares (teuto-gen, teuto-ingest,
+ * teuto-load): --trucks N, --stations N, --seed S, --start T, --truck-interval D,
+ * --station-interval D, --jitter-ms N. Returns 1 if flag is one of them and value is good,
+ * -1 if it is one of them and value is bad, 0 if flag is not a dataset option.
+ */
+int tsgen_config_option(tsgen_config *cfg, const char *flag, const char *value);
+
 #ifdef __cplusplus
 }
 #endif
