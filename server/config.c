@@ -6,7 +6,7 @@
  *
  *   [server]   http, lp, query, data, lp_db, durability, sync_interval_ms, body_bytes_max,
  *              line_bytes_max, connections_max, idle_timeout_s, request_timeout_s, loops,
- *              auto_create, series_per_measurement_max
+ *              auto_create, series_per_measurement_max, bodies_bytes_max
  *   [tokens]   <name> = <role>:<hex of SHA-256 of the token>   (role write|read|admin;
  *              <role>:blake2b:<hex> for BLAKE2b-256)
  *
@@ -34,6 +34,7 @@ void config_init(server_config *cfg) {
   snprintf(cfg->lp_db, sizeof cfg->lp_db, "default");
   cfg->durability = TEUTO_DURABILITY_INTERVAL;
   cfg->body_bytes_max = HTTP_BODY_BYTES_MAX_DEFAULT;
+  cfg->bodies_bytes_max = HTTP_BODIES_BYTES_MAX_DEFAULT;
   cfg->line_bytes_max = TEUTO_LP_LINE_MAX;
   cfg->connections_max = NET_CONNECTIONS_MAX_DEFAULT;
   cfg->idle_timeout_s = NET_IDLE_TIMEOUT_S_DEFAULT;
@@ -132,6 +133,8 @@ static int on_key(void *user, const char *section, const char *name, const char 
   if (!strcmp(name, "sync_interval_ms")) RANGE(sync_interval_ms, 1, 60000, "sync_interval_ms: 1..60000");
   if (!strcmp(name, "body_bytes_max"))
     RANGE(body_bytes_max, 1024, 1024ull << 20, "body_bytes_max: 1024..1073741824");
+  if (!strcmp(name, "bodies_bytes_max"))
+    RANGE(bodies_bytes_max, 1024, 64ull << 30, "bodies_bytes_max: 1024..68719476736");
   if (!strcmp(name, "line_bytes_max"))
     RANGE(line_bytes_max, 256, 64ull << 20, "line_bytes_max: 256..67108864");
   if (!strcmp(name, "connections_max"))

@@ -21,6 +21,7 @@ typedef struct server_config {
   teuto_durability durability;        /* --durability, [server] durability; interval */
   unsigned sync_interval_ms;          /* [server] sync_interval_ms; 0 = engine default */
   size_t body_bytes_max;              /* [server] body_bytes_max: HTTP body, decompressed */
+  size_t bodies_bytes_max;            /* [server] bodies_bytes_max: all bodies at once */
   size_t line_bytes_max;              /* [server] line_bytes_max: one line of line protocol */
   unsigned connections_max;           /* [server] connections_max: all listeners together */
   unsigned idle_timeout_s;            /* [server] idle_timeout_s: silent connections close */

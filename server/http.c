@@ -21,6 +21,8 @@
  *
  * INVARIANTS.
  *  1. head_len <= lim.head_bytes_max and body_len <= body_cap <= lim.body_bytes_max, always;
+ *  4'. the body_cap of every parser in the process adds up to at most the bodies budget
+ *     (http_bodies_budget_set); a body that would pass it is refused with 503;
  *     every copy is bounded by the remaining capacity before it happens.
  *  2. The body as sent (Content-Length, the sum of chunk sizes) and the body as inflated are
  *     each checked against body_bytes_max before a byte of it is stored: over it is 413.
@@ -36,6 +38,7 @@
 #include "http.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -71,10 +74,12 @@ int http_parser_init(http_parser *p, const http_limits *lim) {
   return 0;
 }
 
+static void body_release(http_parser *p);
+
 void http_parser_free(http_parser *p) {
   if (p->z_init) inflateEnd(&p->z);
   free(p->head);
-  free(p->body);
+  body_release(p);
   memset(p, 0, sizeof *p);
 }
 
@@ -83,11 +88,7 @@ void http_parser_reset(http_parser *p) {
     inflateEnd(&p->z);
     p->z_init = 0;
   }
-  if (p->body_cap > HTTP_BODY_KEEP_BYTES) { /* do not pin a big body to an idle connection */
-    free(p->body);
-    p->body = NULL;
-    p->body_cap = 0;
-  }
+  if (p->body_cap > HTTP_BODY_KEEP_BYTES) body_release(p); /* don't pin it to an idle conn */
   p->state = ST_HEAD;
   p->head_len = 0;
   p->line_start = 0;
@@ -321,6 +322,21 @@ static int feed_head(http_parser *p, const char *data, size_t len, size_t *used,
 
 /* ---- the body ---- */
 
+/* Body buffers of all connections together stay under one budget (invariant 4): each
+ * connection may hold up to body_bytes_max, but a thousand of them at once must not. */
+static _Atomic size_t bodies_bytes_total;
+static _Atomic size_t bodies_bytes_max = HTTP_BODIES_BYTES_MAX_DEFAULT;
+
+void http_bodies_budget_set(size_t bytes) { atomic_store(&bodies_bytes_max, bytes); }
+size_t http_bodies_bytes(void) { return atomic_load(&bodies_bytes_total); }
+
+static void body_release(http_parser *p) {
+  atomic_fetch_sub(&bodies_bytes_total, p->body_cap);
+  free(p->body);
+  p->body = NULL;
+  p->body_cap = 0;
+}
+
 static int body_reserve(http_parser *p) {
   if (p->body_len < p->body_cap) return 0;
   if (p->body_cap >= p->lim.body_bytes_max) return fail(p, 413, "request body too large", -EMSGSIZE);
@@ -328,8 +344,17 @@ static int body_reserve(http_parser *p) {
   if (!p->req.gzip && p->req.has_content_length && cap < p->req.content_length)
     cap = (size_t)p->req.content_length; /* one allocation for a body of known size */
   if (cap > p->lim.body_bytes_max) cap = p->lim.body_bytes_max;
+  size_t grow = cap - p->body_cap;
+  if (atomic_fetch_add(&bodies_bytes_total, grow) + grow > atomic_load(&bodies_bytes_max)) {
+    atomic_fetch_sub(&bodies_bytes_total, grow);
+    return fail(p, 503, "server busy: request bodies use all the memory set aside for them; "
+                "retry later", -EBUSY);
+  }
   char *b = realloc(p->body, cap);
-  if (!b) return fail(p, 500, "out of memory", -ENOMEM);
+  if (!b) {
+    atomic_fetch_sub(&bodies_bytes_total, grow);
+    return fail(p, 500, "out of memory", -ENOMEM);
+  }
   p->body = b;
   p->body_cap = cap;
   return 0;

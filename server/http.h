@@ -22,6 +22,7 @@
 #define HTTP_CHUNK_LINE_BYTES_MAX 256     /* a chunk-size line including extensions */
 #define HTTP_BODY_BYTES_MAX_DEFAULT (32u * 1024 * 1024) /* body after decompression */
 #define HTTP_BODY_KEEP_BYTES (1024 * 1024) /* body buffer kept across keep-alive requests */
+#define HTTP_BODIES_BYTES_MAX_DEFAULT ((size_t)512 * 1024 * 1024) /* all bodies in memory */
 
 typedef struct http_limits {
   size_t head_bytes_max;  /* whole head; over it: 431 */
@@ -103,6 +104,11 @@ int http_parser_init(http_parser *p, const http_limits *lim);
 
 /* Frees everything p holds; p may then be initialised again. */
 void http_parser_free(http_parser *p);
+
+/* The process-wide budget for body buffers of all connections together: a body that would
+ * take the total past it is refused with 503 (the client retries later). Any thread. */
+void http_bodies_budget_set(size_t bytes);
+size_t http_bodies_bytes(void); /* bytes held now, for /metrics */
 
 /* Forgets the current request to parse the next one on the same connection. */
 void http_parser_reset(http_parser *p);

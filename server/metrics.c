@@ -6,6 +6,8 @@
  */
 #include "metrics.h"
 
+#include "http.h"
+
 #include <errno.h>
 #include <stddef.h>
 #include <stdarg.h>
@@ -201,6 +203,9 @@ int metrics_render(metrics *m, teuto_catalog *cat, unsigned connections_open,
           "# HELP teuto_connections_refused_total Connections closed at accept (limit).\n"
           "# TYPE teuto_connections_refused_total counter\nteuto_connections_refused_total %llu\n",
       connections_open, (unsigned long long)connections_refused);
+  put(&b, "# HELP teuto_http_body_bytes Bytes held for request bodies by all connections.\n"
+          "# TYPE teuto_http_body_bytes gauge\nteuto_http_body_bytes %llu\n",
+      (unsigned long long)http_bodies_bytes());
   if (cat) render_dbs(&b, cat);
   if (b.oom) {
     free(b.p);

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "http.h"
 #include "ingest.h"
 #include "net.h"
 #include "teuto.h"
@@ -144,6 +145,7 @@ int main(int argc, char **argv) {
   pthread_sigmask(SIG_BLOCK, &sigs, NULL);
   signal(SIGPIPE, SIG_IGN);
 
+  http_bodies_budget_set(cfg.bodies_bytes_max);
   teuto_options opt;
   teuto_options_init(&opt);
   opt.durability = cfg.durability;

@@ -553,7 +553,39 @@ def test_series_limit():
     ok("m,tag=v7 x=-1i 5000" in rows, "later write to a known series kept")
 
 
-TESTS = [test_endpoints, test_series_limit, test_timeouts_and_connection_limit, test_sigterm_finishes_in_flight, test_writes_all_apis_and_restart, test_gzip_chunked_keepalive_continue,
+def test_bodies_budget():
+    """Each connection may send up to body_bytes_max, but all bodies together stay within
+    bodies_bytes_max: past it a request gets 503, and the others are served."""
+    data = newdir()
+    cfg = os.path.join(TMP, "teutod-bodies.ini")
+    with open(cfg, "w") as f:
+        f.write("[server]\nbodies_bytes_max = 2500000\n")
+    s = Server(data, config=cfg)
+    try:
+        line = b"m,h=a v=1i 1\n"
+        n = 1000000 // len(line)
+        body = line * n
+        socks = []
+        for i in range(2):  # two bodies of ~1 MB announced and half sent: 2 MB held
+            c = socket.create_connection(("127.0.0.1", s.http_port), timeout=10)
+            c.sendall(b"POST /write?db=b HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+                      % len(body) + body[:len(body) // 2])
+            socks.append(c)
+        time.sleep(0.3)
+        st, _, b = request(s.http_port, "POST", "/write?db=b", body)
+        eq(st, 503, "a third body over the budget: %r" % b[:200])
+        for c in socks:  # the first two complete normally
+            c.sendall(body[len(body) // 2:])
+            resp = c.recv(4096)
+            ok(resp.startswith(b"HTTP/1.1 204"), "held body completes: %r" % resp[:100])
+            c.close()
+        st, _, b = request(s.http_port, "POST", "/write?db=b", body)
+        eq(st, 204, "budget released after the requests: %r" % b[:200])
+    finally:
+        eq(s.stop(), 0, "exit status")
+
+
+TESTS = [test_endpoints, test_series_limit, test_bodies_budget, test_timeouts_and_connection_limit, test_sigterm_finishes_in_flight, test_writes_all_apis_and_restart, test_gzip_chunked_keepalive_continue,
          test_partial_writes, test_auth_and_limits, test_hostile_input, test_sigkill_durability_always]
 
 
