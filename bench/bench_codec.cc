@@ -2,7 +2,8 @@
 // codecs, on data shaped like the city's sensors: 10 s timestamps with and without jitter,
 // temperatures with one decimal (daily cycle + noise), humidity as a 2-decimal random walk,
 // GPS latitude/longitude with 6 decimals, uint64 counters, random doubles (Gorilla/raw
-// territory), and a low-cardinality status string.
+// territory), a low-cardinality status string, and a truck's latitude (5 decimals, a drifting
+// step: ALP with DOD) and speed (1 decimal, with stops) like the sample dataset's.
 //
 // BM_block_*: the whole block layer (codec choice, stats, checksum), what a flush and a query
 // pay. BM_codec_*: one codec alone, the inner loop the decode target (>= 500M values/s per
@@ -13,6 +14,7 @@
 // Blocks of 360 rows (an hour of 10 s readings) and 4096 rows (a part's row group).
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -42,11 +44,12 @@ constexpr int64_t kStep = 10000000000;        // 10 s
 
 enum Dataset {
   TS_REGULAR, TS_JITTER, TEMP_1DEC, HUMIDITY_2DEC, GPS_LAT_6DEC, GPS_LON_6DEC, COUNTER,
-  RANDOM_DOUBLE, STATUS_STRING
+  RANDOM_DOUBLE, STATUS_STRING, TRUCK_LAT_5DEC, TRUCK_SPEED_1DEC
 };
 const char *const kNames[] = {"ts_regular",   "ts_jitter_5ms", "temp_1dec",
                               "humidity_2dec", "gps_lat_6dec", "gps_lon_6dec",
-                              "counter_u64",  "random_double", "status_string"};
+                              "counter_u64",  "random_double", "status_string",
+                              "truck_lat_5dec", "truck_speed_1dec"};
 
 uint8_t type_of(Dataset d) {
   switch (d) {
@@ -78,7 +81,7 @@ Data make(Dataset d, uint32_t n) {
   static const char *const words[] = {"ok", "ok", "ok", "ok", "degraded", "fault"};
   Data out;
   out.type = type_of(d);
-  double walk = 0;
+  double walk = 0, step = 0;
   uint64_t c = 1000000;
   for (uint32_t k = 0; k < n; k++) {
     switch (d) {
@@ -110,6 +113,16 @@ Data make(Dataset d, uint32_t n) {
       out.s.push_back(teuto_str{w, std::strlen(w)});
       break;
     }
+    case TRUCK_LAT_5DEC:  // a moving truck: the step drifts with its heading and speed
+      step += (unit() - 0.5) * 4e-5;
+      walk += step;
+      out.f.push_back(round_to(52.52 + walk, 1e5));
+      break;
+    case TRUCK_SPEED_1DEC:  // km/h: stops at lights, noisy cruising in between
+      if (k % 300 < 60) walk = 0;
+      else walk = std::max(0.0, std::min(90.0, walk + (unit() - 0.5) * 3));
+      out.f.push_back(round_to(walk, 10));
+      break;
     }
   }
   return out;
@@ -220,7 +233,7 @@ void BM_codec_decode(benchmark::State &state) {
 }
 
 void block_args(benchmark::internal::Benchmark *b) {
-  for (int d = TS_REGULAR; d <= STATUS_STRING; d++)
+  for (int d = TS_REGULAR; d <= TRUCK_SPEED_1DEC; d++)
     for (int n : {360, 4096}) b->Args({d, n});  // 4096 = PART_ROWS_PER_GROUP
 }
 
@@ -228,7 +241,8 @@ void codec_args(benchmark::internal::Benchmark *b) {
   const int n = 4096;
   for (int d : {TS_REGULAR, TS_JITTER, COUNTER})
     for (int c : {C_DOD, C_DELTA, C_FOR}) b->Args({c, d, n});
-  for (int d : {TEMP_1DEC, HUMIDITY_2DEC, GPS_LAT_6DEC, GPS_LON_6DEC})
+  for (int d : {TEMP_1DEC, HUMIDITY_2DEC, GPS_LAT_6DEC, GPS_LON_6DEC, TRUCK_LAT_5DEC,
+                TRUCK_SPEED_1DEC})
     for (int c : {C_ALP, C_GORILLA}) b->Args({c, d, n});
   b->Args({C_GORILLA, RANDOM_DOUBLE, n});  // ALP refuses full-entropy doubles (by design)
 }

@@ -8,10 +8,12 @@
  *     (double)d * 10^f * 10^-e      gives back exactly the bits of v.
  * The factor f (0 <= f <= e) drops trailing decimal zeros of large values. A block stores
  * one (e, f) pair and the integers d, which are then packed like an integer column: as
- * deltas (a smooth signal has small steps) or frame-of-reference, whichever is smaller.
+ * deltas (a smooth signal has small steps), delta-of-deltas (a steady trend has nearly
+ * constant steps) or frame-of-reference, whichever is smallest.
  * Values that do not round-trip (NaN, ±Inf, -0.0, too many digits, |v*10^e| >= 2^51) are
  * exceptions: their position and raw 64 bits are stored separately, and their slot in d
- * repeats the previous good integer so the deltas stay small.
+ * holds their rounded integer (when in range; else the previous good integer) so the deltas
+ * stay small.
  *
  * CHOOSING e AND f. The integers' width depends only on k = e - f, the decimal digits kept;
  * whether the decode multiplications reproduce v exactly depends on e itself (10^-e is not
@@ -34,15 +36,16 @@
  *   size      meaning
  *   1         e, exponent, 0..18
  *   1         f, factor, 0..e
- *   1         inner codec: 1 = CONST, 3 = DELTA, 4 = FOR (codec_int.c payload layouts)
+ *   1         inner codec: 1 = CONST, 2 = DOD, 3 = DELTA, 4 = FOR (codec_int.c and
+ *             codec_ts.c payload layouts; the writer uses DOD only when n >= 3)
  *   ...       inner payload: n integers d (as int64), self-delimiting
  *   varint    k, number of exceptions, 0..n
  *   2 * k     exception positions, uint16 LE each (row index among the values), < n
  *   8 * k     exception values, raw IEEE-754 bits LE
  *
  * Invariants:
- *   1. Decoding a value is: unpack, (prefix sum), int64 -> double, two multiplications. No
- *      branch and no call per value; exceptions are patched afterwards.
+ *   1. Decoding a value is: unpack, (one or two prefix sums), int64 -> double, two
+ *      multiplications. No branch and no call per value; exceptions are patched afterwards.
  *   2. Every decoded value is bit-identical to the encoded one (the encoder checks each).
  *   3. The decoder consumes exactly len bytes and writes exactly n values, or fails with
  *      TEUTO_ECORRUPT.
@@ -166,12 +169,14 @@ int64_t alp_encode(const double *in, uint32_t n, uint8_t *dst, size_t cap) {
   uint32_t k = 0;
   int64_t last = 0;
   for (uint32_t i = 0; i < n; i++) {
-    int64_t v;
+    int64_t v = last; /* alp_try leaves it alone when v * 10^e is out of range */
     if (TEUTO_LIKELY(alp_try(in[i], e, f, &v))) {
       d[i] = (uint64_t)v;
       last = v;
     } else {
-      d[i] = (uint64_t)last;
+      /* A decimal the multiplications miss by an ulp keeps its rounded integer, so the
+       * deltas around it stay small; NaN, Inf and out-of-range values repeat the last. */
+      d[i] = (uint64_t)v;
       exc[k++] = (uint16_t)i;
     }
   }
@@ -185,15 +190,22 @@ int64_t alp_encode(const double *in, uint32_t n, uint8_t *dst, size_t cap) {
   if (3 + exc_bytes + 1 > cap) { rc = TEUTO_ELIMIT; goto out; }
   const size_t inner_cap = cap - 3 - exc_bytes;
 
-  /* Inner integers: CONST if possible, else the smaller of FOR and DELTA (sizes computed
-   * exactly without writing; only the winner is packed). */
+  /* Inner integers: CONST if possible, else the smallest of FOR, DELTA and DOD (sizes
+   * computed exactly without writing; only the winner is packed). DOD wins on positions of
+   * moving vehicles: a steady course is a nearly constant step. */
   uint8_t inner = CODEC_CONST;
   int64_t len = codec_int_encode(CODEC_CONST, d, n, dst + 3, inner_cap);
   if (len == TEUTO_EINVAL) {
+    const size_t first = codec_varint_len(zigzag_enc((int64_t)d[0]));
     const size_t for_size = bitpack_stream_size_t(d, n, BITPACK_T_NONE);
-    const size_t delta_size = codec_varint_len(zigzag_enc((int64_t)d[0])) +
-                              bitpack_stream_size_t(d, n - 1, BITPACK_T_DELTA);
+    const size_t delta_size = first + bitpack_stream_size_t(d, n - 1, BITPACK_T_DELTA);
+    size_t best = TEUTO_MIN(for_size, delta_size);
     inner = delta_size < for_size ? CODEC_DELTA : CODEC_FOR;
+    if (n >= 3) {
+      const size_t dod_size = first + codec_varint_len(zigzag_enc((int64_t)(d[1] - d[0]))) +
+                              bitpack_stream_size_t(d, n - 2, BITPACK_T_DOD);
+      if (dod_size < best) inner = CODEC_DOD;
+    }
     len = codec_int_encode(inner, d, n, dst + 3, inner_cap);
   }
   if (len < 0) { rc = len; goto out; }
@@ -227,16 +239,24 @@ int alp_decode(const uint8_t *src, size_t len, uint32_t n, double *out) {
     p += k;
     const double v = (double)zigzag_dec(z) * fa * fb;
     for (uint32_t i = 0; i < n; i++) out[i] = v;
-  } else if (inner == CODEC_FOR || inner == CODEC_DELTA) {
-    const bool delta = inner == CODEC_DELTA;
-    uint64_t acc = 0;
+  } else if (inner == CODEC_FOR || inner == CODEC_DELTA || inner == CODEC_DOD) {
+    const bool delta = inner == CODEC_DELTA, dod = inner == CODEC_DOD;
+    uint64_t acc = 0, step = 0;
     uint32_t i = 0;
-    if (delta) {
+    if (delta || dod) {
       if (!(k = varint_get(p, end, &z))) return TEUTO_CORRUPT("alp: truncated first value");
       p += k;
       acc = (uint64_t)zigzag_dec(z);
       out[0] = (double)(int64_t)acc * fa * fb;
       i = 1;
+    }
+    if (dod && n >= 2) {
+      if (!(k = varint_get(p, end, &z))) return TEUTO_CORRUPT("alp: truncated first step");
+      p += k;
+      step = (uint64_t)zigzag_dec(z);
+      acc += step;
+      out[1] = (double)(int64_t)acc * fa * fb;
+      i = 2;
     }
     bitpack_reader r;
     int rc = bitpack_reader_init(&r, p, end, n - i);
@@ -246,7 +266,13 @@ int alp_decode(const uint8_t *src, size_t len, uint32_t n, double *out) {
       const int m = bitpack_reader_next(&r, tmp);
       if (m <= 0) return m < 0 ? m : TEUTO_CORRUPT("alp: short stream");
       double *o = out + i;
-      if (delta) {
+      if (dod) {
+        for (int j = 0; j < m; j++) {
+          step += tmp[j];
+          acc += step;
+          o[j] = (double)(int64_t)acc * fa * fb;
+        }
+      } else if (delta) {
         for (int j = 0; j < m; j++) {
           acc += tmp[j];
           o[j] = (double)(int64_t)acc * fa * fb;

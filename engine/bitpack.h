@@ -1,6 +1,7 @@
 /*
  * bitpack.h — bit-packing primitives shared by the integer, timestamp, float and string
- * codecs: fixed-width packing of 64-value mini-blocks, and the "packed stream" that every
+ * codecs: fixed-width packing of 64-value mini-blocks, 8-value zigzag groups with a width
+ * each (kind 2, for small residuals), and the "packed stream" that every
  * integer-like codec of a column block ends in. Byte layout normative in docs/FORMAT.md
  * ("Column block", "Packed stream"); bitpack.c repeats it.
  *
@@ -59,16 +60,20 @@ size_t bitpack_stream_size_t(const uint64_t *in, uint32_t n, int transform);
 
 /* Reads a packed stream one mini-block at a time. */
 typedef struct bitpack_reader {
-  const uint8_t *p;    /* next unread byte */
+  const uint8_t *p;    /* next unread byte (kind 2: of the groups) */
   const uint8_t *end;  /* one past the last byte the stream may use */
   uint32_t left;       /* values not yet produced */
   uint8_t constant;    /* 1: the stream is one value repeated (cval) */
-  uint64_t cval;
+  uint8_t kind;        /* stream kind byte: 0 mini-blocks, 1 constant, 2 narrow groups */
+  uint64_t cval;       /* kind 1: the value; kind 2: the reference */
+  const uint8_t *nib;  /* kind 2: width nibbles */
+  const uint8_t *esc;  /* kind 2: next unread escape width */
+  uint32_t group;      /* kind 2: index of the next group */
 } bitpack_reader;
 
 /*
  * Starts reading a stream of n values at [p, end). Returns 0 or TEUTO_ECORRUPT (bad stream
- * kind byte, truncation).
+ * kind byte, truncation; a kind 2 stream is checked whole here).
  */
 int bitpack_reader_init(bitpack_reader *r, const uint8_t *p, const uint8_t *end, uint32_t n);
 

@@ -43,6 +43,9 @@
  *   FLOAT            RAW 0, CONST 1 (zz varint of the bits), ALP 5, GORILLA 6
  *   BOOL             CONST 1, BITMAP 8
  *   STRING           RAW 0 (plain), CONST 1, DICT 7
+ *   ALP's inner integer codec is CONST 1, DOD 2, DELTA 3 or FOR 4. Every integer codec, and
+ *   DICT's indices, end in a packed stream (bitpack.c) of kind 0 (64-value mini-blocks),
+ *   1 (constant) or 2 (8-value zigzag groups with a 4-bit width each, for small residuals).
  *   A block with value_count 0 has codec RAW and an empty codec payload, whatever its type.
  *
  * Invariants:

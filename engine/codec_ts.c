@@ -1,6 +1,8 @@
 /*
  * codec_ts.c — the timestamp codec: delta-of-delta + bit-packing (Gorilla's idea, packed in
- * 64-value mini-blocks instead of variable-length bit codes so that decoding is a tight loop).
+ * 64-value mini-blocks or 8-value groups, bitpack.c, instead of variable-length bit codes so
+ * that decoding is a tight loop). Integer columns and ALP's integers use it too: a steady
+ * trend (a moving vehicle's position) has small delta-of-deltas.
  *
  * A regular series (one reading every 10 s) has a constant delta, so every delta-of-delta is
  * 0: the packed stream collapses to its constant form and the whole column costs a handful of

@@ -123,10 +123,37 @@ static void roundtrip_free(uint8_t type, const void *in, const uint8_t *present,
 }
 
 /* Fills n values of type with a mix of realistic and adversarial content. */
+#define PATTERNS 7 /* 0 regular, 1 constant, 2 specials, 3 random, 4 mixed, 5 trend, 6 stops */
+
 static void fill(uint8_t type, void *v, uint32_t n, int pattern, char *pool) {
   static const double fspecial[] = {NAN, -INFINITY, INFINITY, -0.0, 0.0, DBL_MAX, -DBL_MAX,
                                     DBL_MIN, DBL_TRUE_MIN, 1e-310, 21.5};
   static const int64_t ispecial[] = {INT64_MIN, INT64_MAX, 0, -1, 1};
+  /* 5: a vehicle's position (drifting step: small delta-of-deltas, the narrow packing);
+   * 6: its speed (runs of zeros while stopped, small noise, rare huge outliers) */
+  int64_t pos = 5252000, step = 40, speed = 0;
+  if (pattern >= 5) {
+    for (uint32_t i = 0; i < n; i++) {
+      step += (int64_t)(rnd() % 5) - 2;
+      pos += step;
+      if ((i / 40) % 3 == 0) speed = 0;
+      else speed += (int64_t)(rnd() % 7) - 3;
+      int64_t x = pattern == 5 ? pos : speed;
+      if (pattern == 6 && rnd() % 97 == 0) x = ispecial[rnd() % 2]; /* zigzag overflow */
+      if (type == TEUTO_FLOAT) {
+        double f = pattern == 5 ? (double)pos / 1e5 : (double)speed / 10;
+        if (pattern == 6 && rnd() % 97 == 0) f = fspecial[rnd() % 11];
+        ((double *)v)[i] = f;
+      } else if (type == TEUTO_BOOL) {
+        ((uint8_t *)v)[i] = speed > 0;
+      } else if (type == TEUTO_STRING) {
+        ((teuto_str *)v)[i] = (teuto_str){speed > 0 ? "driving" : "stopped", 7};
+      } else {
+        ((int64_t *)v)[i] = x;
+      }
+    }
+    return;
+  }
   for (uint32_t i = 0; i < n; i++) {
     switch (type) {
     case BLOCK_TIME:
@@ -182,7 +209,7 @@ static void test_roundtrip_all_types(void **state) {
   for (size_t t = 0; t < sizeof all_types; t++) {
     const uint8_t type = all_types[t];
     for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++) {
-      for (int pattern = 0; pattern < 5; pattern++) {
+      for (int pattern = 0; pattern < PATTERNS; pattern++) {
         const uint32_t n = sizes[s];
         fill(type, v, n, pattern, pool);
         roundtrip_free(type, v, NULL, n);
@@ -200,6 +227,31 @@ static void test_roundtrip_all_types(void **state) {
   }
   free(v);
   free(pool);
+}
+
+/* The truck columns of the sample dataset: a 5-decimal position on a drifting course and a
+ * 1-decimal speed with stops take a few bits a value (the narrow packing; ALP with DOD). */
+static void test_trajectory_compression(void **state) {
+  (void)state;
+  enum { N = 4096 };
+  double *v = malloc(N * sizeof *v);
+  int64_t *x = malloc(N * sizeof *x);
+  fill(TEUTO_FLOAT, v, N, 5, NULL);
+  enc e = roundtrip(TEUTO_FLOAT, v, NULL, N);
+  block_stats st;
+  assert_int_equal(block_read_header(e.buf, (size_t)e.len, true, &st), 0);
+  assert_int_equal(st.codec, CODEC_ALP);
+  print_message("position: %.2f bits/value\n", e.len * 8.0 / N);
+  assert_true(e.len * 8 < N * 9 / 2);
+  free(e.buf);
+  fill(TEUTO_INT, x, N, 5, NULL);
+  e = roundtrip(TEUTO_INT, x, NULL, N);
+  assert_int_equal(block_read_header(e.buf, (size_t)e.len, true, &st), 0);
+  assert_int_equal(st.codec, CODEC_DOD);
+  assert_true(e.len * 8 < N * 4);
+  free(e.buf);
+  free(x);
+  free(v);
 }
 
 static void test_rows_max(void **state) {
@@ -347,7 +399,7 @@ static void test_corrupt_blocks(void **state) {
   void *v = malloc(300 * 16);
   uint8_t present[300 / 8 + 1];
   for (size_t t = 0; t < sizeof all_types; t++) {
-    for (int pattern = 0; pattern < 5; pattern++) {
+    for (int pattern = 0; pattern < PATTERNS; pattern++) {
       const uint8_t type = all_types[t];
       const uint32_t n = pattern == 3 ? 70 : 300;
       fill(type, v, n, pattern, pool);
@@ -371,10 +423,18 @@ static void test_structural_checks(void **state) {
     t[i] = T0 + (int64_t)i * 1000 + (int64_t)(rnd() % 50);
     f[i] = (double)(rnd() % 1000) / 10;
   }
-  const uint8_t types[] = {BLOCK_TIME, TEUTO_FLOAT};
-  const void *vals[] = {t, f};
+  /* and the narrow packing: a trend (ALP + DOD; integer DOD) and stops (DELTA) */
+  int64_t ti[N], si[N];
+  double tf[N], sf[N];
+  fill(TEUTO_INT, ti, N, 5, NULL);
+  fill(TEUTO_INT, si, N, 6, NULL);
+  fill(TEUTO_FLOAT, tf, N, 5, NULL);
+  fill(TEUTO_FLOAT, sf, N, 6, NULL);
+  const uint8_t types[] = {BLOCK_TIME, TEUTO_FLOAT, TEUTO_INT, TEUTO_INT, TEUTO_FLOAT,
+                           TEUTO_FLOAT};
+  const void *vals[] = {t, f, ti, si, tf, sf};
   int survived = 0;
-  for (int k = 0; k < 2; k++) {
+  for (int k = 0; k < 6; k++) {
     enc e = roundtrip(types[k], vals[k], NULL, N);
     const size_t len = (size_t)e.len;
     uint8_t *copy = malloc(len);
@@ -401,6 +461,7 @@ static void test_structural_checks(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_roundtrip_all_types),
+      cmocka_unit_test(test_trajectory_compression),
       cmocka_unit_test(test_rows_max),
       cmocka_unit_test(test_stats),
       cmocka_unit_test(test_compact_headers),

@@ -103,6 +103,61 @@ static void test_bitpack_reader_corrupt(void **state) {
   assert_int_equal(bitpack_reader_next(&r, out), TEUTO_ECORRUPT);
 }
 
+/* Small centred residuals (a moving vehicle's steps): the narrow kind, smaller than kind 0. */
+static void test_bitpack_narrow(void **state) {
+  (void)state;
+  enum { N = 1000 };
+  uint64_t *v = malloc(N * sizeof *v);
+  for (uint32_t n = 1; n <= N; n += (n < 80 ? 1 : 97)) {
+    for (uint32_t i = 0; i < n; i++) /* bursts: zeros, small noise, now and then a turn */
+      v[i] = (i / 16) % 3 == 0 ? 0 : (uint64_t)((int64_t)(rnd() % 9) - 4);
+    if (n > 10) v[n / 2] = (uint64_t)9000; /* an escape width */
+    stream_roundtrip(v, n);
+    const int64_t narrow = bitpack_stream_size_t(v, n, BITPACK_T_NONE);
+    assert_int_equal(narrow, bitpack_stream_encode(v, n, (uint8_t[8192]){0}, 8192));
+    /* the extremes: every escape width up to 64, INT64_MIN/MAX next to small values */
+    for (uint32_t i = 0; i < n; i++) v[i] = (uint64_t)((int64_t)(rnd() % 5) - 2);
+    v[n - 1] = (uint64_t)INT64_MIN;
+    if (n > 9) v[3] = (uint64_t)INT64_MAX;
+    if (n > 20) v[17] = 1ull << 40;
+    stream_roundtrip(v, n);
+    for (uint32_t i = 0; i < n; i++) v[i] = 1000000 + rnd() % 7; /* off-centre: a reference */
+    stream_roundtrip(v, n);
+  }
+  /* the encoder does pick kind 2 for such residuals, and it is smaller than 64-value blocks */
+  for (uint32_t i = 0; i < N; i++) v[i] = i % 64 < 56 ? rnd() % 3 : rnd() % 2000;
+  uint8_t *buf = malloc(bitpack_stream_bound(N));
+  const int64_t len = bitpack_stream_encode(v, N, buf, bitpack_stream_bound(N));
+  assert_int_equal(buf[0], 2);
+  assert_true(len * 8 < N * 5); /* kind 0 would pay 11 bits for every value */
+  free(buf);
+  free(v);
+}
+
+static void test_bitpack_narrow_corrupt(void **state) {
+  (void)state;
+  bitpack_reader r;
+  uint64_t out[64];
+  /* 10 values = 2 groups: ref 0, widths 1 and 2 (nibbles 0x21), 1 + 1 bytes of groups
+   * (8 values of 1 bit, then 2 values of 2 bits) */
+  uint8_t ok[] = {2, 0, 0x21, 0xFF, 0x0A};
+  assert_int_equal(bitpack_reader_init(&r, ok, ok + sizeof ok, 10), 0);
+  assert_int_equal(bitpack_reader_next(&r, out), 10);
+  assert_ptr_equal(r.p, ok + sizeof ok);
+  for (int i = 0; i < 8; i++) assert_int_equal(out[i], (uint64_t)-1); /* zigzag 1 = -1 */
+  assert_int_equal(out[8], 1); /* zigzag 2 = 1 */
+  assert_int_equal(out[9], 1);
+  assert_int_equal(bitpack_reader_init(&r, ok, ok + 4, 10), TEUTO_ECORRUPT); /* short */
+  uint8_t pad[] = {2, 0, 0x10, 0}; /* 3 values = 1 group: padding nibble must be 0 */
+  assert_int_equal(bitpack_reader_init(&r, pad, pad + sizeof pad, 3), TEUTO_ECORRUPT);
+  uint8_t esc[] = {2, 0, 0x0F, 65}; /* escape width 65 */
+  assert_int_equal(bitpack_reader_init(&r, esc, esc + sizeof esc, 1), TEUTO_ECORRUPT);
+  uint8_t noesc[] = {2, 0, 0x0F}; /* escape byte missing */
+  assert_int_equal(bitpack_reader_init(&r, noesc, noesc + sizeof noesc, 1), TEUTO_ECORRUPT);
+  uint8_t noref[] = {2, 0x80};
+  assert_int_equal(bitpack_reader_init(&r, noref, noref + sizeof noref, 1), TEUTO_ECORRUPT);
+}
+
 /* ---- integers and timestamps ---- */
 
 static const uint8_t int_codecs[] = {CODEC_RAW, CODEC_CONST, CODEC_DOD, CODEC_DELTA, CODEC_FOR};
@@ -286,6 +341,44 @@ static void test_float_sensor_compression(void **state) {
   free(v);
 }
 
+/* A vehicle on a drifting course: nearly constant steps, so ALP's inner codec is DOD. */
+static void test_alp_dod(void **state) {
+  (void)state;
+  enum { N = 4096 };
+  double *v = malloc(N * sizeof *v);
+  uint8_t *buf = malloc(N * 16 + 64);
+  int64_t lat = 5252000800, step = 137; /* 1e-8 degree */
+  for (int i = 0; i < N; i++) {
+    if (i % 500 == 0) step = (int64_t)(rnd() % 301) - 150; /* a turn now and then */
+    step += (int64_t)(rnd() % 3) - 1;                        /* the course drifts */
+    lat += step;
+    v[i] = (double)lat / 1e8;
+  }
+  const size_t len = float_roundtrip(v, N);
+  assert_true(len > 0 && len * 8 < (size_t)N * 4);
+  assert_int_equal(alp_encode(v, N, buf, N * 16 + 64), (int64_t)len);
+  assert_int_equal(buf[2], CODEC_DOD);
+  /* exceptions inside the trend (NaN, a huge value, -0.0) and at the very start */
+  v[0] = NAN;
+  v[1] = 1e300;
+  v[N / 2] = -0.0;
+  v[N / 3] = INFINITY;
+  v[N - 1] = 1e-300;
+  float_roundtrip(v, N);
+  for (uint32_t n = 1; n <= 5; n++) float_roundtrip(v + 7, n); /* DOD's short cases */
+  /* a DOD payload whose delta-of-deltas overflow int64: huge decimal integers */
+  for (int i = 0; i < 64; i++) v[i] = i % 2 ? 2e15 : -2e15;
+  float_roundtrip(v, 64);
+  /* hand-made: e = f = 0, DOD of 3 values 5, 7, 9, constant stream of 0, no exceptions */
+  const uint8_t dod[] = {0, 0, CODEC_DOD, 10, 4, 1, 0, 0};
+  double out[3];
+  assert_int_equal(alp_decode(dod, sizeof dod, 3, out), 0);
+  assert_true(out[0] == 5.0 && out[1] == 7.0 && out[2] == 9.0);
+  assert_int_equal(alp_decode(dod, 4, 3, out), TEUTO_ECORRUPT); /* no first step */
+  free(buf);
+  free(v);
+}
+
 /* ---- strings and bools ---- */
 
 static void str_roundtrip(const teuto_str *in, uint32_t n, size_t *sizes) {
@@ -368,12 +461,15 @@ int main(void) {
       cmocka_unit_test(test_bitpack_every_width),
       cmocka_unit_test(test_bitpack_stream),
       cmocka_unit_test(test_bitpack_reader_corrupt),
+      cmocka_unit_test(test_bitpack_narrow),
+      cmocka_unit_test(test_bitpack_narrow_corrupt),
       cmocka_unit_test(test_int_adversarial),
       cmocka_unit_test(test_int_constant_and_counter),
       cmocka_unit_test(test_timestamps),
       cmocka_unit_test(test_float_specials),
       cmocka_unit_test(test_float_random_bits),
       cmocka_unit_test(test_float_sensor_compression),
+      cmocka_unit_test(test_alp_dod),
       cmocka_unit_test(test_strings),
       cmocka_unit_test(test_bools),
   };

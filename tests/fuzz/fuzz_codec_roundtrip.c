@@ -4,6 +4,9 @@
  * block_validate and header statistics. Then one byte of the encoded block is damaged and its
  * checksum repaired: decoding that must not crash (it may fail or return other values).
  *
+ * Every codec and packing is reachable: the shapes below include trends whose delta-of-deltas
+ * are small (the packed stream's narrow kind, ALP's inner DOD).
+ *
  * Input layout: byte 0 = column type (mod 6), byte 1 = shape (how bytes become values, and
  * whether a presence bitmap is taken from the input), byte 2 = damage position seed, rest =
  * value bytes.
@@ -40,7 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static uint8_t presence[ROWS_MAX / 8];
   const bool sparse = (shape & 0x80) && type != BLOCK_TIME;
   uint32_t n = 0;
-  int64_t acc = 0;
+  int64_t acc = 0, step = 0;
   const unsigned width = 1 + (shape & 7); /* bytes per value for the compact shapes */
   while (n < ROWS_MAX && left > 0) {
     const size_t k = left < width ? left : width;
@@ -60,20 +63,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     case BLOCK_TIME:
     case TEUTO_INT:
     case TEUTO_UINT: {
-      /* shapes: raw values, running sums (timestamps, counters), or step + jitter */
+      /* shapes: raw values, running sums (timestamps, counters), step + jitter, or a trend
+       * (running sum of running sums: small delta-of-deltas, the narrow packing) */
       const unsigned how = shape >> 3 & 3;
       const uint64_t walk = (uint64_t)acc + (uint64_t)sv; /* mod 2^64: no signed overflow */
       if (how == 0) ints[n] = sv;
       else if (how == 1) ints[n] = acc = (int64_t)walk;
+      else if (how == 3) {
+        step = (int64_t)((uint64_t)step + (uint64_t)sv);
+        ints[n] = acc = (int64_t)((uint64_t)acc + (uint64_t)step);
+      }
       else ints[n] = (int64_t)(1764115200000000000u + (uint64_t)n * 10000000000u + (uint64_t)sv);
       break;
     }
     case TEUTO_FLOAT: {
-      /* shapes: raw bits, decimal random walks, or decimals of any magnitude */
+      /* shapes: raw bits, decimal random walks, decimals of any magnitude, or decimal
+       * trends (a vehicle's position: ALP with DOD) */
       const unsigned how = shape >> 3 & 3, digits = (shape >> 5) & 3;
       const uint64_t walk = (uint64_t)acc + (uint64_t)sv;
       if (how == 0) memcpy(&floats[n], &raw, 8);
       else if (how == 1) floats[n] = (double)(acc = (int64_t)walk) / pow(10, digits);
+      else if (how == 3) {
+        step = (int64_t)((uint64_t)step + (uint64_t)sv);
+        acc = (int64_t)((uint64_t)acc + (uint64_t)step);
+        floats[n] = (double)acc / pow(10, digits + 2);
+      }
       else floats[n] = (double)sv / pow(10, digits + 3);
       break;
     }
