@@ -35,14 +35,6 @@ static const char *field_names[NFIELDS] = {"a_float", "b_int", "c_bool", "d_str"
 static const int64_t T0 = 1767225600000000000ll; /* 2026-01-01T00:00:00Z */
 static const int64_t STEP = 1000000000ll;         /* 1 s */
 
-static teuto_options quiet_opts(void) {
-  teuto_options o;
-  teuto_options_init(&o);
-  o.background = 0;
-  o.log_level = TEUTO_LOG_ERROR;
-  return o;
-}
-
 /* Writes rows for slots given, with a random subset of fields, into db and model. */
 static void write_random(teuto_db *db, model *m, const char *host, uint64_t *rng, int count,
                          int slot_lo, int slot_hi) {
@@ -140,7 +132,7 @@ static void check_clean(const char *dir) { assert_int_equal(teuto_check(dir, NUL
 static void test_write_read_memtable_flush_reopen(void **state) {
   (void)state;
   char *dir = tu_mkdtemp();
-  teuto_options o = quiet_opts();
+  teuto_options o = tu_quiet_opts();
   teuto_db *db;
   assert_int_equal(teuto_open(dir, &o, &db), 0);
   model *m = calloc(1, sizeof *m);
@@ -188,7 +180,7 @@ static int series_cb(void *ctx, teuto_str key) {
 static void test_tiered_compaction_keeps_last_write(void **state) {
   (void)state;
   char *dir = tu_mkdtemp();
-  teuto_options o = quiet_opts();
+  teuto_options o = tu_quiet_opts();
   o.compact_min_parts = 2;
   teuto_db *db;
   assert_int_equal(teuto_open(dir, &o, &db), 0);
@@ -233,7 +225,7 @@ static void test_tiered_compaction_keeps_last_write(void **state) {
 static void test_many_series_and_partitions(void **state) {
   (void)state;
   char *dir = tu_mkdtemp();
-  teuto_options o = quiet_opts();
+  teuto_options o = tu_quiet_opts();
   o.partition_duration_ns = 600 * STEP; /* 10 minutes: T_SLOTS spans 4 partitions */
   teuto_db *db;
   assert_int_equal(teuto_open(dir, &o, &db), 0);
@@ -268,7 +260,7 @@ static void test_many_series_and_partitions(void **state) {
 static void test_bad_rows_are_refused_one_by_one(void **state) {
   (void)state;
   char *dir = tu_mkdtemp();
-  teuto_options o = quiet_opts();
+  teuto_options o = tu_quiet_opts();
   teuto_db *db;
   assert_int_equal(teuto_open(dir, &o, &db), 0);
   teuto_tag good_tag = {tu_s("k"), tu_s("v")};
@@ -319,7 +311,7 @@ static void test_bad_rows_are_refused_one_by_one(void **state) {
 static void test_series_identity_fast_path(void **state) {
   (void)state;
   char *dir = tu_mkdtemp();
-  teuto_options o = quiet_opts();
+  teuto_options o = tu_quiet_opts();
   teuto_db *db;
   assert_int_equal(teuto_open(dir, &o, &db), 0);
   teuto_tag a[2] = {{tu_s("k1"), tu_s("x\\")}, {tu_s("k2"), tu_s("y")}};
@@ -366,7 +358,7 @@ static void test_series_identity_fast_path(void **state) {
 static void test_series_limit(void **state) {
   (void)state;
   char *dir = tu_mkdtemp();
-  teuto_options o = quiet_opts();
+  teuto_options o = tu_quiet_opts();
   o.series_per_measurement_max = 3;
   teuto_db *db;
   assert_int_equal(teuto_open(dir, &o, &db), 0);
@@ -402,7 +394,7 @@ static void test_series_limit(void **state) {
 static void test_special_values_round_trip(void **state) {
   (void)state;
   char *dir = tu_mkdtemp();
-  teuto_options o = quiet_opts();
+  teuto_options o = tu_quiet_opts();
   teuto_db *db;
   assert_int_equal(teuto_open(dir, &o, &db), 0);
   double fv[] = {0.0, -0.0, 1e-310 /* denormal */, __builtin_inf(), -__builtin_inf(),
@@ -445,7 +437,7 @@ static void test_special_values_round_trip(void **state) {
 static void test_retention_drops_old_partitions(void **state) {
   (void)state;
   char *dir = tu_mkdtemp();
-  teuto_options o = quiet_opts();
+  teuto_options o = tu_quiet_opts();
   o.retention_days = 2;
   teuto_db *db;
   assert_int_equal(teuto_open(dir, &o, &db), 0);
@@ -495,7 +487,7 @@ static void flip_byte(const char *path, long off_from_start) {
 static void test_corrupt_part_is_reported(void **state) {
   (void)state;
   char *dir = tu_mkdtemp();
-  teuto_options o = quiet_opts();
+  teuto_options o = tu_quiet_opts();
   teuto_db *db;
   assert_int_equal(teuto_open(dir, &o, &db), 0);
   model *m = calloc(1, sizeof *m);
@@ -532,7 +524,7 @@ static void test_corrupt_part_is_reported(void **state) {
 static void test_directory_lock(void **state) {
   (void)state;
   char *dir = tu_mkdtemp();
-  teuto_options o = quiet_opts();
+  teuto_options o = tu_quiet_opts();
   teuto_db *a, *b;
   assert_int_equal(teuto_open(dir, &o, &a), 0);
   assert_int_equal(teuto_open(dir, &o, &b), TEUTO_ELOCKED);
@@ -572,7 +564,7 @@ static int fault_hook(void *ctx, io_op op, int fd, uint64_t off, size_t len) {
  * without the fault finds exactly the acknowledged rows. */
 static void run_fault_skip(int err, teuto_durability durability, int during_flush, int skip) {
   char *dir = tu_mkdtemp();
-  teuto_options o = quiet_opts();
+  teuto_options o = tu_quiet_opts();
   o.durability = durability;
   teuto_db *db;
   assert_int_equal(teuto_open(dir, &o, &db), 0);

@@ -889,19 +889,11 @@ static void test_hostile_bytes(void **state) {
 
 /* ---- teuto_write_lp end to end ---- */
 
-static teuto_options quiet_opts(void) {
-  teuto_options o;
-  teuto_options_init(&o);
-  o.background = 0;
-  o.log_level = TEUTO_LOG_ERROR;
-  return o;
-}
-
 /* Every line the engine refuses gets its own line number, in order with the parser's. */
 static void test_write_lp_every_engine_refusal_numbered(void **state) {
   (void)state;
   char *dir = tu_mkdtemp();
-  teuto_options o = quiet_opts();
+  teuto_options o = tu_quiet_opts();
   teuto_db *db;
   assert_int_equal(teuto_open(dir, &o, &db), 0);
   const char *body = "m v=1 1\n"          /* 1: v is a float from now on */
@@ -936,7 +928,7 @@ static void test_write_lp_every_engine_refusal_numbered(void **state) {
 static void test_write_lp_end_to_end(void **state) {
   (void)state;
   char *dir = tu_mkdtemp();
-  teuto_options o = quiet_opts();
+  teuto_options o = tu_quiet_opts();
   teuto_db *db;
   assert_int_equal(teuto_open(dir, &o, &db), 0);
   const char *body =
@@ -1044,7 +1036,7 @@ static void test_write_lp_end_to_end(void **state) {
 static void test_write_lp_many_batches(void **state) {
   (void)state;
   char *dir = tu_mkdtemp();
-  teuto_options o = quiet_opts();
+  teuto_options o = tu_quiet_opts();
   teuto_db *db;
   assert_int_equal(teuto_open(dir, &o, &db), 0);
   const int n = 10000;

@@ -15,6 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "teuto.h"
+
 static inline char *tu_mkdtemp(void) {
   char *p = strdup("/tmp/teuto-test-XXXXXX");
   if (!p || !mkdtemp(p)) abort();
@@ -36,6 +38,16 @@ static inline uint64_t tu_rand(uint64_t *state) {
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
   return z ^ (z >> 31);
+}
+
+/* Options for a test database: no background threads (the test drives flushes), and only
+ * errors logged. */
+static inline teuto_options tu_quiet_opts(void) {
+  teuto_options o;
+  teuto_options_init(&o);
+  o.background = 0;
+  o.log_level = TEUTO_LOG_ERROR;
+  return o;
 }
 
 static inline teuto_str tu_s(const char *s) {
