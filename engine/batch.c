@@ -20,6 +20,7 @@
  * earlier frames, and deleting old WAL segments never orphans a later frame.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 #include "batch.h"
@@ -86,8 +87,10 @@ static int put_varint(tbuf *o, uint64_t v) {
 }
 
 int batch_encode(batch *b) {
-  static uint64_t stamp_counter;  /* only ever touched under the db write lock */
-  uint64_t stamp = ++stamp_counter;
+  /* Stamps only need to differ between batches of one database (whose lock the caller
+   * holds); the counter is shared by every database of the process, hence atomic. */
+  static _Atomic uint64_t stamp_counter;
+  uint64_t stamp = atomic_fetch_add(&stamp_counter, 1) + 1;
   tbuf *o = &b->out;
   o->len = 0;
   int rc;

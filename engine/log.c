@@ -9,17 +9,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <errno.h>
+#include <pthread.h>
 #include <time.h>
 
 #include "teuto_int.h"
 
+static pthread_mutex_t sink_mu = PTHREAD_MUTEX_INITIALIZER; /* guards fn and ctx together */
 static teuto_log_fn sink_fn;
 static void *sink_ctx;
 static _Atomic int sink_level = TEUTO_LOG_INFO;
 
 void teuto_log_set(teuto_log_fn fn, void *ctx, teuto_log_level max_level) {
+  pthread_mutex_lock(&sink_mu);
   sink_fn = fn;
   sink_ctx = ctx;
+  pthread_mutex_unlock(&sink_mu);
   atomic_store(&sink_level, (int)max_level);
 }
 
@@ -30,8 +34,12 @@ void teuto_logf(teuto_log_level level, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(line, sizeof line, fmt, ap);
   va_end(ap);
-  if (sink_fn) {
-    sink_fn(sink_ctx, level, line);
+  pthread_mutex_lock(&sink_mu); /* logging is rare: a lock keeps fn and ctx consistent */
+  teuto_log_fn fn = sink_fn;
+  void *ctx = sink_ctx;
+  pthread_mutex_unlock(&sink_mu);
+  if (fn) {
+    fn(ctx, level, line);
     return;
   }
   static const char *names[] = {"error", "warn", "info", "debug"};
