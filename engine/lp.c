@@ -174,7 +174,7 @@ int lp_parser_new(const lp_config *cfg, lp_parser **out) {
   if (cfg) c = *cfg;
   if (c.line_max_bytes == 0) c.line_max_bytes = TEUTO_LP_LINE_MAX;
   if (c.line_max_bytes > LP_LINE_MAX_CEILING) return TEUTO_EINVAL;
-  if ((unsigned)c.precision > TEUTO_PRECISION_H) return TEUTO_EINVAL;
+  if ((unsigned)c.precision > TEUTO_PRECISION_AUTO) return TEUTO_EINVAL;
   pthread_once(&c_locale_once, c_locale_init);
   /* An input of n bytes holds at most n/6+1 lines ("m f=1\n"), n/4+1 tags (",k=v") and
    * n/4+1 fields; no line is longer than n. Size no bigger than that, and never below what
@@ -219,7 +219,7 @@ void lp_parser_free(lp_parser *p) {
 }
 
 int lp_parser_set_time(lp_parser *p, teuto_precision precision, int64_t default_time_ns) {
-  if ((unsigned)precision > TEUTO_PRECISION_H) return TEUTO_EINVAL;
+  if ((unsigned)precision > TEUTO_PRECISION_AUTO) return TEUTO_EINVAL;
   p->precision = precision;
   p->default_time_ns = default_time_ns;
   return 0;
@@ -542,6 +542,16 @@ static const int64_t precision_ns[] = {
     [TEUTO_PRECISION_H] = INT64_C(3600) * 1000000000,
 };
 
+/* Nanoseconds per unit of a timestamp whose magnitude is mag; AUTO guesses the unit from
+ * the magnitude as InfluxDB 3 does (5e9 s ≈ year 2128, 5e12 ms, 5e15 us). */
+static inline int64_t scale_ns(teuto_precision p, uint64_t mag) {
+  if (p != TEUTO_PRECISION_AUTO) return precision_ns[p];
+  if (mag < UINT64_C(5000000000)) return 1000000000;
+  if (mag < UINT64_C(5000000000000)) return 1000000;
+  if (mag < UINT64_C(5000000000000000)) return 1000;
+  return 1;
+}
+
 /*
  * Parses one point line [s, e) (leading blanks skipped, not a comment, no line end) into *row,
  * appending its tags and fields to the parser's arrays. Returns LP_OK, an E_* error or LP_FULL.
@@ -631,7 +641,7 @@ static int parse_line(lp_parser *p, const char *s, const char *e, teuto_row *row
       if (q < e) return E_TIME;
       if (ovf || u > (neg ? (UINT64_C(1) << 63) : (uint64_t)INT64_MAX)) return E_TIME_RANGE;
       int64_t v = neg ? (int64_t)(0 - u) : (int64_t)u;
-      if (__builtin_mul_overflow(v, precision_ns[p->precision], &t_ns)) return E_TIME_RANGE;
+      if (__builtin_mul_overflow(v, scale_ns(p->precision, u), &t_ns)) return E_TIME_RANGE;
     }
   }
   row->tags = tags;
@@ -723,6 +733,7 @@ int teuto_precision_parse(const char *name, teuto_precision *out) {
       {"\xce\xbcs", TEUTO_PRECISION_US}, /* μs, GREEK SMALL LETTER MU */
       {"ms", TEUTO_PRECISION_MS}, {"s", TEUTO_PRECISION_S},
       {"m", TEUTO_PRECISION_M},   {"h", TEUTO_PRECISION_H},
+      {"auto", TEUTO_PRECISION_AUTO},
   };
   if (!name || !*name) {
     *out = TEUTO_PRECISION_NS;

@@ -194,11 +194,14 @@ typedef enum teuto_precision {
   TEUTO_PRECISION_MS = 2,
   TEUTO_PRECISION_S = 3,
   TEUTO_PRECISION_M = 4,   /* minutes */
-  TEUTO_PRECISION_H = 5    /* hours */
+  TEUTO_PRECISION_H = 5,   /* hours */
+  /* InfluxDB 3's default: per timestamp, by magnitude: |t| < 5e9 seconds, < 5e12
+   * milliseconds, < 5e15 microseconds, else nanoseconds */
+  TEUTO_PRECISION_AUTO = 6
 } teuto_precision;
 
 /* Parses a precision name as the InfluxDB APIs spell it: "ns" "n" "us" "u" "µs" "ms" "s" "m"
- * "h" (NULL or "" = ns). Returns 0 and *out, or TEUTO_EINVAL. */
+ * "h" "auto" (NULL or "" = ns). Returns 0 and *out, or TEUTO_EINVAL. */
 int teuto_precision_parse(const char *name, teuto_precision *out);
 
 #define TEUTO_LP_LINE_MAX (1024 * 1024)  /* default longest line accepted, bytes */

@@ -10,7 +10,8 @@
  *                           precision (n|ns|u|us|ms|s|m|h), u/p; errors {"error":"…"}
  *   POST /api/v2/write      InfluxDB 2.x: bucket ("db" or "db/rp"), org (ignored), precision
  *                           (ns|us|ms|s); errors {"code":"invalid","message":"…"}
- *   POST /api/v3/write_lp   InfluxDB 3.x: db, precision (auto|nanosecond|…|s…; auto = ns),
+ *   POST /api/v3/write_lp   InfluxDB 3.x: db, precision (auto (default: unit guessed from
+ *                           each timestamp's magnitude)|nanosecond|…|s…),
  *                           accept_partial (default true); errors {"error":"…","data":[…]}
  *   GET|HEAD /ping          204 with X-Influxdb-Version
  *   GET /health             {"name":"teuto","message":…,"status":"pass",…}
@@ -275,12 +276,13 @@ static int on_head(ingest_ctx *x, http_conn *hc, net_conn *c) {
 /* Maps the per-API precision names onto the engine's. */
 static int parse_precision(metrics_endpoint ep, const char *s, teuto_precision *out) {
   if (ep == EP_WRITE_V3) {
-    static const char *const longn[][2] = {{"auto", "ns"},        {"nanosecond", "ns"},
+    static const char *const longn[][2] = {{"auto", "auto"},      {"nanosecond", "ns"},
                                           {"microsecond", "us"}, {"millisecond", "ms"},
                                           {"second", "s"}};
     for (size_t i = 0; i < sizeof longn / sizeof longn[0]; i++)
       if (!strcmp(s, longn[i][0])) s = longn[i][1];
   }
+  if (ep != EP_WRITE_V3 && !strcmp(s, "auto")) return TEUTO_EINVAL; /* a 3.x name only */
   if (ep == EP_WRITE_V2 && (!strcmp(s, "m") || !strcmp(s, "h"))) return TEUTO_EINVAL;
   return teuto_precision_parse(s, out);
 }
@@ -317,6 +319,7 @@ static void handle_write(ingest_ctx *x, http_conn *hc, net_conn *c) {
   if (n < 0) prec[0] = 0;
   teuto_lp_options o;
   memset(&o, 0, sizeof o);
+  if (hc->ep == EP_WRITE_V3 && !prec[0]) o.precision = TEUTO_PRECISION_AUTO; /* 3.x default */
   if (prec[0] && parse_precision(hc->ep, prec, &o.precision) != 0) {
     respond_error(c, hc, m, 400, "invalid precision");
     return;

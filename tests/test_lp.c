@@ -889,6 +889,48 @@ static void test_hostile_bytes(void **state) {
 
 /* ---- teuto_write_lp end to end ---- */
 
+/* precision=auto (InfluxDB 3's default) guesses each timestamp's unit from its magnitude. */
+static void test_precision_auto(void **state) {
+  (void)state;
+  char *dir = tu_mkdtemp();
+  teuto_options o = tu_quiet_opts();
+  teuto_db *db;
+  assert_int_equal(teuto_open(dir, &o, &db), 0);
+  const char *body = "a v=1 4999999999\n"         /* < 5e9: seconds */
+                     "a v=2 5000000001\n"         /* milliseconds */
+                     "a v=3 4999999999999\n"      /* milliseconds */
+                     "a v=4 5000000000002\n"      /* microseconds */
+                     "a v=5 5000000000000003\n"   /* nanoseconds */
+                     "a v=6 -4999999999\n";       /* negative: by magnitude, seconds */
+  teuto_lp_options lo = {0};
+  lo.precision = TEUTO_PRECISION_AUTO;
+  lo.first_line_no = 1;
+  teuto_lp_result res;
+  assert_int_equal(teuto_write_lp(db, body, strlen(body), &lo, &res), 0);
+  assert_int_equal(res.rows_written, 6);
+  const int64_t want[6] = {INT64_C(4999999999) * 1000000000, INT64_C(5000000001) * 1000000,
+                           INT64_C(4999999999999) * 1000000, INT64_C(5000000000002) * 1000,
+                           INT64_C(5000000000000003), INT64_C(-4999999999) * 1000000000};
+  const double vals[6] = {1, 2, 3, 4, 5, 6};
+  const int order[6] = {5, 4, 3, 1, 0, 2}; /* the rows sorted by their times in ns */
+  teuto_iter *it;
+  assert_int_equal(teuto_iter_open(db, tu_s("a"), NULL, 0, INT64_MIN, INT64_MAX, &it), 0);
+  teuto_row_view row;
+  for (int k = 0; k < 6; k++) {
+    assert_int_equal(teuto_iter_next(it, &row), 1);
+    assert_int_equal(row.time_ns, want[order[k]]);
+    assert_true(row.fields[0].value.v.f == vals[order[k]]);
+  }
+  assert_int_equal(teuto_iter_next(it, &row), 0);
+  teuto_iter_close(it);
+  teuto_precision p;
+  assert_int_equal(teuto_precision_parse("auto", &p), 0);
+  assert_int_equal(p, TEUTO_PRECISION_AUTO);
+  assert_int_equal(teuto_close(db), 0);
+  tu_rmrf(dir);
+  free(dir);
+}
+
 /* Every line the engine refuses gets its own line number, in order with the parser's. */
 static void test_write_lp_every_engine_refusal_numbered(void **state) {
   (void)state;
@@ -1092,6 +1134,7 @@ int main(void) {
       cmocka_unit_test(test_hostile_bytes),
       cmocka_unit_test(test_write_lp_end_to_end),
       cmocka_unit_test(test_write_lp_every_engine_refusal_numbered),
+      cmocka_unit_test(test_precision_auto),
       cmocka_unit_test(test_write_lp_many_batches),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

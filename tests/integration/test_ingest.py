@@ -300,8 +300,11 @@ def test_partial_writes():
            "rejected lines counted:\n" + m.decode())
     finally:
         eq(s.stop(), 0, "exit status")
-    for db in ("p1", "p2", "p3"):
+    for db in ("p1", "p2"):
         eq(dump(data, db), ["p v=1i 1", "p v=3i 3", "p v=5i 5"], "good lines kept in " + db)
+    # v3 without a precision uses InfluxDB 3's default, auto: timestamps below 5e9 are seconds
+    eq(dump(data, "p3"), ["p v=1i 1000000000", "p v=3i 3000000000", "p v=5i 5000000000"],
+       "good lines kept in p3 (precision auto)")
 
 
 def test_auth_and_limits():
