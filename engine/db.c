@@ -739,9 +739,12 @@ int teuto_flush(teuto_db *db) {
 
 /* ---- background thread ---- */
 
+#define DB_COMPACT_RETRY_S 10 /* a failed compaction is retried after this long, not at once */
+
 static void *bg_main(void *arg) {
   teuto_db *db = arg;
   int64_t last_retention_ns = 0;
+  int64_t compact_not_before_ns = 0; /* after a failed compaction (e.g. a full disk): back off */
   pthread_mutex_lock(&db->mu);
   while (!db->bg_stop) {
     struct timespec ts;
@@ -761,7 +764,8 @@ static void *bg_main(void *arg) {
     char meas[TEUTO_NAME_MAX + 1];
     int64_t pstart;
     int level;
-    bool compact = !flush && compact_pick(db, meas, sizeof meas, &pstart, &level) == 1;
+    bool compact = !flush && teuto_now_mono_ns() >= compact_not_before_ns &&
+                   compact_pick(db, meas, sizeof meas, &pstart, &level) == 1;
     int64_t now = teuto_now_wall_ns();
     bool retention = db->opt.retention_days && now - last_retention_ns > 60ll * 1000000000;
     pthread_mutex_unlock(&db->mu);
@@ -770,7 +774,11 @@ static void *bg_main(void *arg) {
       pthread_mutex_lock(&db->flush_mu);
       int rc = compact_partition(db, meas, pstart, level);
       pthread_mutex_unlock(&db->flush_mu);
-      if (rc) teuto_logf(TEUTO_LOG_ERROR, "%s: compaction failed: %s", db->dir, teuto_strerror(rc));
+      if (rc) {
+        teuto_logf(TEUTO_LOG_ERROR, "%s: compaction failed: %s; retrying in %d s", db->dir,
+                   teuto_strerror(rc), DB_COMPACT_RETRY_S);
+        compact_not_before_ns = teuto_now_mono_ns() + DB_COMPACT_RETRY_S * 1000000000ll;
+      }
     }
     if (retention) {
       teuto_apply_retention(db, now);

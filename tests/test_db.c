@@ -7,6 +7,7 @@
  * timestamp holding the last value written per field), never from teuto's own read path.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -623,6 +624,58 @@ static void run_fault(int err, teuto_durability durability, int during_flush) {
   run_fault_skip(err, durability, during_flush, 0);
 }
 
+/* A background compaction that fails (a full disk) is retried after a pause, not every
+ * cycle of the background thread: writes to part files fail, and are counted. */
+static _Atomic int part_writes;
+
+static int part_disk_full_hook(void *ctx, io_op op, int fd, uint64_t off, size_t len) {
+  (void)ctx;
+  (void)off;
+  (void)len;
+  if (op != IO_OP_WRITE) return 0;
+  char link[64], path[4096];
+  snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+  ssize_t n = readlink(link, path, sizeof path - 1);
+  if (n <= 0) return 0;
+  path[n] = 0;
+  if (!strstr(path, "/parts/")) return 0; /* the WAL and the manifest still work */
+  atomic_fetch_add(&part_writes, 1);
+  return -ENOSPC;
+}
+
+static void test_failed_compaction_backs_off(void **state) {
+  (void)state;
+  char *dir = tu_mkdtemp();
+  teuto_options o = tu_quiet_opts();
+  teuto_db *db;
+  assert_int_equal(teuto_open(dir, &o, &db), 0);
+  teuto_tag tag = {tu_s("k"), tu_s("v")};
+  for (int i = 0; i < 2; i++) { /* two parts of one partition: a compaction candidate */
+    teuto_field fl = {tu_s("x"), {.type = TEUTO_INT, .v.i = i}};
+    teuto_row row = {tu_s("c"), &tag, 1, &fl, 1, T0 + i};
+    assert_int_equal(teuto_write(db, &row, 1, NULL), 0);
+    assert_int_equal(teuto_flush(db), 0);
+  }
+  assert_int_equal(teuto_close(db), 0);
+  atomic_store(&part_writes, 0);
+  io_fault_set(part_disk_full_hook, NULL);
+  o.log_level = TEUTO_LOG_ERROR - 1; /* the expected compaction errors are not news here */
+  o.background = 1;
+  o.compact_min_parts = 2;
+  assert_int_equal(teuto_open(dir, &o, &db), 0);
+  for (int i = 0; i < 200 && atomic_load(&part_writes) == 0; i++) usleep(50000); /* 1st try */
+  int first = atomic_load(&part_writes);
+  assert_true(first >= 1);
+  usleep(1500000); /* 30 background cycles: without the pause, ~30 more attempts */
+  int later = atomic_load(&part_writes);
+  assert_int_equal(teuto_close(db), 0);
+  io_fault_set(NULL, NULL);
+  assert_int_equal(later, first);
+  check_clean(dir); /* nothing half-written became live */
+  tu_rmrf(dir);
+  free(dir);
+}
+
 static void test_fault_eio_always(void **state) {
   (void)state;
   run_fault(-EIO, TEUTO_DURABILITY_ALWAYS, 0);
@@ -658,6 +711,7 @@ int main(void) {
       cmocka_unit_test(test_fault_enospc_always),
       cmocka_unit_test(test_fault_enospc_interval),
       cmocka_unit_test(test_fault_during_flush),
+      cmocka_unit_test(test_failed_compaction_backs_off),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
