@@ -436,11 +436,27 @@ static int resolve_row(teuto_db *db, batch *b, const teuto_row *row) {
 }
 
 int teuto_write(teuto_db *db, const teuto_row *rows, size_t row_count, teuto_write_result *res) {
-  return teuto_write_rows(db, rows, row_count, NULL, res);
+  return teuto_write_rows(db, rows, row_count, NULL, 0, res);
+}
+
+/* Fields a call added to measurements' schemas, to undo them when an all-or-nothing write is
+ * refused (under mu). */
+typedef struct schema_mark {
+  measurement *m;
+  uint32_t field_count; /* before the call */
+} schema_mark;
+#define SCHEMA_MARKS_MAX 64
+
+static void schema_undo(schema_mark *marks, uint32_t n) {
+  for (uint32_t i = 0; i < n; i++) {
+    measurement *m = marks[i].m;
+    for (uint32_t f = marks[i].field_count; f < m->field_count; f++) free(m->fields[f].name);
+    m->field_count = marks[i].field_count;
+  }
 }
 
 int teuto_write_rows(teuto_db *db, const teuto_row *rows, size_t row_count, int *row_status,
-                     teuto_write_result *res) {
+                     unsigned flags, teuto_write_result *res) {
   teuto_write_result r = {0, 0, 0, 0};
   int rc = 0;
   uint64_t lsn = 0;
@@ -455,6 +471,17 @@ int teuto_write_rows(teuto_db *db, const teuto_row *rows, size_t row_count, int 
   }
   batch *b = &wb->b;
   batch_reset(b);
+  bool atomic = flags & TEUTO_WRITE_ALL_OR_NOTHING;
+  schema_mark marks[SCHEMA_MARKS_MAX];
+  uint32_t nmarks = 0;
+  if (atomic) { /* every measurement's schema as it is now (few measurements per database) */
+    if (db->reg.meas_count > SCHEMA_MARKS_MAX) {
+      rc = TEUTO_ELIMIT;
+      goto unlock;
+    }
+    for (uint32_t k = 0; k < db->reg.meas_count; k++)
+      marks[nmarks++] = (schema_mark){db->reg.meas[k], db->reg.meas[k]->field_count};
+  }
   for (size_t i = 0; i < row_count; i++) {
     int e = resolve_row(db, b, &rows[i]);
     if (row_status) row_status[i] = e;
@@ -469,6 +496,17 @@ int teuto_write_rows(teuto_db *db, const teuto_row *rows, size_t row_count, int 
       }
       r.rejected_count++;
     }
+  }
+  if (atomic && r.rejected_count) {
+    /* nothing is written: fields this call introduced lose their types again (measurements
+     * and series it created stay, empty) */
+    schema_undo(marks, nmarks);
+    for (uint32_t k = nmarks; k < db->reg.meas_count; k++) {
+      measurement *m = db->reg.meas[k];
+      schema_mark fresh = {m, 0};
+      schema_undo(&fresh, 1);
+    }
+    goto unlock;
   }
   if (b->row_count == 0) goto unlock;
   if ((rc = batch_encode(b))) goto unlock;

@@ -770,6 +770,44 @@ static const char *engine_reason(int code) {
   }
 }
 
+_Static_assert(TEUTO_LP_ATOMIC_LINES_MAX == LP_BATCH_ROWS_MAX,
+               "an all-or-nothing write is one parser batch");
+
+/* accept_partial=false: the whole body is one batch and one WAL frame, written only if every
+ * line parses and the engine accepts every row (TEUTO_WRITE_ALL_OR_NOTHING). A body longer
+ * than one batch is refused whole with TEUTO_ELIMIT; nothing is written then either. */
+static int write_all_or_nothing(teuto_db *db, lp_parser *p, lp_cursor *cur, int *status,
+                                const teuto_lp_options *opt, teuto_lp_result *r) {
+  lp_batch b;
+  lp_parse_batch(p, cur, &b);
+  r->lines = b.lines;
+  r->consumed_bytes = cur->pos;
+  if (b.error_count) {
+    for (size_t i = 0; i < b.error_count; i++)
+      add_error(opt, r, b.errors[i].line_no, b.errors[i].code, b.errors[i].message);
+    r->rows_rejected = b.lines;
+    return TEUTO_EPARTIAL;
+  }
+  if (cur->pos < cur->len) {
+    add_error(opt, r, cur->line_no, TEUTO_ELIMIT,
+              "too many lines for one all-or-nothing write; nothing was written");
+    r->rows_rejected = b.lines;
+    return TEUTO_ELIMIT;
+  }
+  teuto_write_result wr = {0, 0, 0, 0};
+  if (b.row_count == 0) return 0;
+  int rc = teuto_write_rows(db, b.rows, b.row_count, status, TEUTO_WRITE_ALL_OR_NOTHING, &wr);
+  if (rc == TEUTO_EPARTIAL) {
+    for (size_t k = 0; k < b.row_count; k++)
+      if (status[k]) add_error(opt, r, b.row_line_no[k], status[k], engine_reason(status[k]));
+    r->rows_rejected = b.lines;
+    return TEUTO_EPARTIAL;
+  }
+  if (rc) return rc;
+  r->rows_written = wr.accepted_count;
+  return 0;
+}
+
 int teuto_write_lp(teuto_db *db, const char *buf, size_t len, const teuto_lp_options *opt,
                    teuto_lp_result *res) {
   teuto_lp_result r = {0, 0, 0, 0, 0};
@@ -793,13 +831,17 @@ int teuto_write_lp(teuto_db *db, const char *buf, size_t len, const teuto_lp_opt
     goto out;
   }
   lp_cursor cur = {buf, len, 0, opt && opt->first_line_no ? opt->first_line_no : 1};
+  if (opt && opt->all_or_nothing) {
+    rc = write_all_or_nothing(db, p, &cur, status, opt, &r);
+    goto out;
+  }
   while (cur.pos < cur.len) {
     lp_batch b;
     lp_parse_batch(p, &cur, &b);
     r.lines += b.lines;
     teuto_write_result wr = {0, 0, 0, 0};
     if (b.row_count) {
-      int wrc = teuto_write_rows(db, b.rows, b.row_count, status, &wr);
+      int wrc = teuto_write_rows(db, b.rows, b.row_count, status, 0, &wr);
       if (wrc && wrc != TEUTO_EPARTIAL) {
         rc = wrc; /* nothing of this batch is acknowledged; stop */
         break;

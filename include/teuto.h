@@ -180,10 +180,16 @@ typedef struct teuto_write_result {
  */
 int teuto_write(teuto_db *db, const teuto_row *rows, size_t row_count, teuto_write_result *res);
 
+/* Flags of teuto_write_rows. */
+#define TEUTO_WRITE_ALL_OR_NOTHING 0x1 /* if any row is refused, write none (and leave the
+                                          schema as it was: no field gets a type) */
+
 /* As teuto_write; in addition, when row_status is not NULL, row_status[i] gets 0 for each
- * written row and its error code for each refused one (row_count entries). */
+ * accepted row and its error code for each refused one (row_count entries). With
+ * TEUTO_WRITE_ALL_OR_NOTHING a refusal writes nothing: the return is TEUTO_EPARTIAL with
+ * accepted_count 0, and row_status says which rows were at fault. */
 int teuto_write_rows(teuto_db *db, const teuto_row *rows, size_t row_count, int *row_status,
-                     teuto_write_result *res);
+                     unsigned flags, teuto_write_result *res);
 
 /* ---- writing InfluxDB line protocol ---- */
 
@@ -220,7 +226,12 @@ typedef struct teuto_lp_options {
   size_t line_max_bytes;       /* 0 = TEUTO_LP_LINE_MAX */
   teuto_lp_error *errors;      /* caller's array for the first errors (may be NULL) */
   size_t errors_cap;
+  int all_or_nothing;          /* 1: if any line is refused, write none (InfluxDB 3's
+                                  accept_partial=false); buf may then hold at most
+                                  TEUTO_LP_ATOMIC_LINES_MAX lines, else TEUTO_ELIMIT */
 } teuto_lp_options;
+
+#define TEUTO_LP_ATOMIC_LINES_MAX 4096 /* lines one all-or-nothing write may hold */
 
 typedef struct teuto_lp_result {
   uint64_t lines;            /* non-blank, non-comment lines seen */

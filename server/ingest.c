@@ -326,10 +326,7 @@ static void handle_write(ingest_ctx *x, http_conn *hc, net_conn *c) {
   }
   if (hc->ep == EP_WRITE_V3) {
     n = http_query_get(r->query, r->query_len, "accept_partial", flag, sizeof flag);
-    if (n > 0 && !strcmp(flag, "false")) {
-      respond_error(c, hc, m, 400, "accept_partial=false is not supported yet");
-      return;
-    }
+    if (n > 0 && !strcmp(flag, "false")) o.all_or_nothing = 1; /* one bad line: none written */
   }
   teuto_db *tdb;
   int rc = teuto_catalog_db(x->cat, db, x->cfg->auto_create, &tdb);
@@ -362,6 +359,11 @@ static void handle_write(ingest_ctx *x, http_conn *hc, net_conn *c) {
     respond(c, hc, 204, NULL, NULL, 0, NULL);
     return;
   }
+  if (rc == TEUTO_ELIMIT && o.all_or_nothing) {
+    respond_error(c, hc, m, 413, "accept_partial=false takes at most 4096 lines per request; "
+                                 "nothing was written");
+    return;
+  }
   if (rc != TEUTO_EPARTIAL) {
     atomic_fetch_add_explicit(&m->write_errors, 1, memory_order_relaxed);
     fprintf(stderr, "teutod: %s: write failed: %s\n", net_conn_name(c), teuto_strerror(rc));
@@ -376,7 +378,9 @@ static void handle_write(ingest_ctx *x, http_conn *hc, net_conn *c) {
   buf[0] = 0;
   char item[256];
   if (hc->ep == EP_WRITE_V3) {
-    jputs(&b, "{\"error\":\"partial write of line protocol occurred\",\"data\":[");
+    jputs(&b, o.all_or_nothing
+                  ? "{\"error\":\"write rejected (accept_partial=false): no line was written\",\"data\":["
+                  : "{\"error\":\"partial write of line protocol occurred\",\"data\":[");
     for (size_t i = 0; i < shown; i++) {
       snprintf(item, sizeof item, "%s{\"line_number\":%llu,\"error_message\":\"", i ? "," : "",
                (unsigned long long)tls_errors[i].line_no);

@@ -375,7 +375,7 @@ static void test_series_limit(void **state) {
   rows[6] = (teuto_row){tu_s("other"), &tags[5], 1, &f, 1, T0};
   int status[7];
   teuto_write_result res;
-  assert_int_equal(teuto_write_rows(db, rows, 7, status, &res), TEUTO_EPARTIAL);
+  assert_int_equal(teuto_write_rows(db, rows, 7, status, 0, &res), TEUTO_EPARTIAL);
   assert_int_equal(res.accepted_count, 4);
   int want[7] = {0, 0, 0, TEUTO_ELIMIT, TEUTO_ELIMIT, TEUTO_ELIMIT, 0};
   for (int i = 0; i < 7; i++) assert_int_equal(status[i], want[i]);

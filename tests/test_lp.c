@@ -931,6 +931,66 @@ static void test_precision_auto(void **state) {
   free(dir);
 }
 
+/* all_or_nothing (accept_partial=false): a parse error or an engine refusal anywhere writes
+ * nothing, and a field the refused body introduced gets no type from it; a clean body is
+ * written whole; a body over one batch is refused whole. */
+static void test_write_lp_all_or_nothing(void **state) {
+  (void)state;
+  char *dir = tu_mkdtemp();
+  teuto_options o = tu_quiet_opts();
+  teuto_db *db;
+  assert_int_equal(teuto_open(dir, &o, &db), 0);
+  teuto_lp_error errs[8];
+  teuto_lp_options lo = {0};
+  lo.first_line_no = 1;
+  lo.errors = errs;
+  lo.errors_cap = 8;
+  lo.all_or_nothing = 1;
+  teuto_lp_result res;
+  const char *seed = "m v=1 1\n"; /* v is a float */
+  assert_int_equal(teuto_write_lp(db, seed, strlen(seed), &lo, &res), 0);
+  /* an engine refusal on line 3: lines 1-2 (with a new field w) are not written either */
+  const char *bad_type = "m v=2,w=1i 2\nm v=3 3\nm v=\"s\" 4\n";
+  assert_int_equal(teuto_write_lp(db, bad_type, strlen(bad_type), &lo, &res), TEUTO_EPARTIAL);
+  assert_int_equal(res.rows_written, 0);
+  assert_int_equal(res.rows_rejected, 3);
+  assert_int_equal(res.error_count, 1);
+  assert_int_equal(errs[0].line_no, 3);
+  assert_int_equal(errs[0].code, TEUTO_ETYPE);
+  /* a parse error on line 2: nothing written */
+  const char *bad_syntax = "m v=5 5\nm v= 6\n";
+  assert_int_equal(teuto_write_lp(db, bad_syntax, strlen(bad_syntax), &lo, &res), TEUTO_EPARTIAL);
+  assert_int_equal(res.rows_written, 0);
+  assert_int_equal(errs[0].line_no, 2);
+  /* w got no type from the refused body: it may now be written as a string */
+  const char *good = "m v=7,w=\"text\" 7\nm v=8 8\n";
+  assert_int_equal(teuto_write_lp(db, good, strlen(good), &lo, &res), 0);
+  assert_int_equal(res.rows_written, 2);
+  /* more lines than one atomic write holds: refused whole */
+  size_t n = TEUTO_LP_ATOMIC_LINES_MAX + 1;
+  char *big = malloc(n * 16);
+  size_t len = 0;
+  for (size_t i = 0; i < n; i++) len += (size_t)sprintf(big + len, "m v=9 %zu\n", 100 + i);
+  assert_int_equal(teuto_write_lp(db, big, len, &lo, &res), TEUTO_ELIMIT);
+  assert_int_equal(res.rows_written, 0);
+  free(big);
+  /* what is stored: exactly the seed and the good body */
+  teuto_iter *it;
+  assert_int_equal(teuto_iter_open(db, tu_s("m"), NULL, 0, INT64_MIN, INT64_MAX, &it), 0);
+  teuto_row_view row;
+  const int64_t times[3] = {1, 7, 8};
+  for (int k = 0; k < 3; k++) {
+    assert_int_equal(teuto_iter_next(it, &row), 1);
+    assert_int_equal(row.time_ns, times[k]);
+  }
+  assert_int_equal(row.field_count, 1);
+  assert_int_equal(teuto_iter_next(it, &row), 0);
+  teuto_iter_close(it);
+  assert_int_equal(teuto_close(db), 0);
+  tu_rmrf(dir);
+  free(dir);
+}
+
 /* Every line the engine refuses gets its own line number, in order with the parser's. */
 static void test_write_lp_every_engine_refusal_numbered(void **state) {
   (void)state;
@@ -1135,6 +1195,7 @@ int main(void) {
       cmocka_unit_test(test_write_lp_end_to_end),
       cmocka_unit_test(test_write_lp_every_engine_refusal_numbered),
       cmocka_unit_test(test_precision_auto),
+      cmocka_unit_test(test_write_lp_all_or_nothing),
       cmocka_unit_test(test_write_lp_many_batches),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -295,8 +295,19 @@ def test_partial_writes():
         eq([d["line_number"] for d in j["data"]], [2, 4], "v3 line numbers: %r" % j)
         ok(all(d["error_message"] for d in j["data"]), "v3 messages")
         ok(b"SECRETVALUE" not in b, "raw value echoed: %r" % b)
+        # accept_partial=false: one bad line and nothing of the body is written
+        st, _, b = request(s.http_port, "POST",
+                           "/api/v3/write_lp?db=p4&precision=ns&accept_partial=false", body)
+        eq(st, 400, "v3 all-or-nothing status: %r" % b)
+        j = json.loads(b)
+        eq([d["line_number"] for d in j["data"]], [2, 4], "v3 all-or-nothing line numbers: %r" % j)
+        ok("no line was written" in j["error"], "v3 all-or-nothing message: %r" % j)
+        st, _, b = request(s.http_port, "POST",
+                           "/api/v3/write_lp?db=p4&precision=ns&accept_partial=false",
+                           b"q v=1i 1\nq v=2i 2\n")
+        eq(st, 204, "v3 all-or-nothing, all good: %r" % b)
         _, _, m = request(s.http_port, "GET", "/metrics")
-        ok('teuto_ingest_lines_rejected_total{proto="http",reason="syntax"} 6' in m.decode(),
+        ok('teuto_ingest_lines_rejected_total{proto="http",reason="syntax"} 8' in m.decode(),
            "rejected lines counted:\n" + m.decode())
     finally:
         eq(s.stop(), 0, "exit status")
@@ -305,6 +316,7 @@ def test_partial_writes():
     # v3 without a precision uses InfluxDB 3's default, auto: timestamps below 5e9 are seconds
     eq(dump(data, "p3"), ["p v=1i 1000000000", "p v=3i 3000000000", "p v=5i 5000000000"],
        "good lines kept in p3 (precision auto)")
+    eq(dump(data, "p4"), ["q v=1i 1", "q v=2i 2"], "all-or-nothing: only the clean body")
 
 
 def test_auth_and_limits():
