@@ -521,29 +521,38 @@ static void line_source(const char *p, size_t n, const char **key, size_t *key_l
   }
 }
 
+/* Probes for key (hash h): 1 and *slot = its entry, or 0 and *slot = the free slot where it
+ * would go. */
+static int router_find(const load_router *r, uint64_t h, const char *key, size_t key_len,
+                       size_t *slot) {
+  *slot = 0;
+  if (r->slot_count == 0) return 0; /* nothing remembered yet: router_grow makes the table */
+  size_t j = h & (r->slot_count - 1);
+  while (r->slots[j].hash) {
+    if (r->slots[j].hash == h && r->slots[j].key_len == key_len &&
+        memcmp(r->slots[j].key, key, key_len) == 0) {
+      *slot = j;
+      return 1;
+    }
+    j = (j + 1) & (r->slot_count - 1);
+  }
+  *slot = j;
+  return 0;
+}
+
 static uint32_t router_route(load_router *r, const char *line, size_t n) {
   if (r->conn_count == 1) return 0;
   const char *key;
   size_t key_len;
   line_source(line, n, &key, &key_len);
   uint64_t h = hash_bytes(key, key_len);
-  if (r->used_count >= LOAD_ROUTE_KEYS_MAX) { /* too many sources to remember: hash them */
-    size_t j = h & (r->slot_count - 1);
-    while (r->slots[j].hash) {
-      if (r->slots[j].hash == h && r->slots[j].key_len == key_len &&
-          memcmp(r->slots[j].key, key, key_len) == 0)
-        return r->slots[j].conn_index;
-      j = (j + 1) & (r->slot_count - 1);
-    }
-    return (uint32_t)(h % r->conn_count);
-  }
-  if ((r->used_count + 1) * 2 > r->slot_count) router_grow(r);
-  size_t j = h & (r->slot_count - 1);
-  while (r->slots[j].hash) {
-    if (r->slots[j].hash == h && r->slots[j].key_len == key_len &&
-        memcmp(r->slots[j].key, key, key_len) == 0)
-      return r->slots[j].conn_index;
-    j = (j + 1) & (r->slot_count - 1);
+  size_t j;
+  if (router_find(r, h, key, key_len, &j)) return r->slots[j].conn_index;
+  /* too many sources to remember: hash the rest */
+  if (r->used_count >= LOAD_ROUTE_KEYS_MAX) return (uint32_t)(h % r->conn_count);
+  if ((r->used_count + 1) * 2 > r->slot_count) {
+    router_grow(r);
+    router_find(r, h, key, key_len, &j);
   }
   route_entry *e = &r->slots[j];
   e->hash = h;

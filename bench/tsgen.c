@@ -652,6 +652,15 @@ static char *put_str(char *p, const char *s) {
   return p + n;
 }
 
+/* Writes x in decimal at p; returns the end. */
+static char *put_u32(char *p, uint32_t x) {
+  char digits[16];
+  int nd = 0;
+  do { digits[nd++] = (char)('0' + x % 10); x /= 10; } while (x);
+  while (nd) *p++ = digits[--nd];
+  return p;
+}
+
 void tsgen_free(tsgen *g) {
   if (g == NULL || g->state == NULL) return;
   tsgen_state *st = g->state;
@@ -717,11 +726,7 @@ int tsgen_init(tsgen *g, const tsgen_config *cfg) {
     static const char *const keys[5] = {"device_version", "driver", "fleet", "model", "name"};
     char *name = p;
     p = put_str(p, "truck_");
-    char digits[16];
-    int nd = 0;
-    uint32_t x = i;
-    do { digits[nd++] = (char)('0' + x % 10); x /= 10; } while (x);
-    while (nd) *p++ = digits[--nd];
+    p = put_u32(p, i);
     size_t name_len = (size_t)(p - name);
     teuto_tag *t = &st->tags[i * 5];
     for (int j = 0; j < 5; j++) {
@@ -753,11 +758,7 @@ int tsgen_init(tsgen *g, const tsgen_config *cfg) {
     station_init(&st->stations[i], c->seed, i, &d);
     char *name = p;
     p = put_str(p, "station_");
-    char digits[16];
-    int nd = 0;
-    uint32_t x = i;
-    do { digits[nd++] = (char)('0' + x % 10); x /= 10; } while (x);
-    while (nd) *p++ = digits[--nd];
+    p = put_u32(p, i);
     size_t name_len = (size_t)(p - name);
     teuto_tag *t = &st->tags[trucks * 5 + i * 2];
     t[0] = (teuto_tag){{"district", 8}, {districts[d].name, strlen(districts[d].name)}};

@@ -863,6 +863,13 @@ int wal_close(wal *w) {
   return rc;
 }
 
+/* A frame of n bytes (LSN next_lsn) was just encoded at the end of the pending buffer. */
+static void pend_push_locked(wal *w, size_t n) {
+  w->pend.len += n;
+  w->next_lsn++;
+  w->pend_frame_count++;
+}
+
 /* After a frame joined the pending buffer: back-pressure. Past WAL_PENDING_BYTES_MAX, wait
  * for a running writer, then write out unless it already did. Under mu. */
 static int pend_backpressure_locked(wal *w) {
@@ -882,11 +889,8 @@ int wal_append(wal *w, const void *payload, size_t len, uint64_t *lsn) {
   if (w->failed_rc) { rc = TEUTO_EFAILED; goto out; }
   rc = tbuf_reserve(&w->pend, wal_frame_bound(len));
   if (rc) goto out;
-  uint64_t frame_lsn = w->next_lsn;
-  w->pend.len += frame_encode(w->pend.data + w->pend.len, w->lz4_state, payload, len, frame_lsn);
-  w->next_lsn++;
-  w->pend_frame_count++;
-  *lsn = frame_lsn;
+  *lsn = w->next_lsn;
+  pend_push_locked(w, frame_encode(w->pend.data + w->pend.len, w->lz4_state, payload, len, *lsn));
   rc = pend_backpressure_locked(w);
 out:
   pthread_mutex_unlock(&w->mu);
@@ -922,14 +926,11 @@ int wal_append_prepared(wal *w, const wal_prepared *fp, uint64_t *lsn) {
   if (rc) goto out;
   uint8_t *dst = w->pend.data + w->pend.len;
   memcpy(dst, fp->frame.data, n);
-  uint64_t frame_lsn = w->next_lsn;
-  le_put64(dst + FRAME_OFF_LSN, frame_lsn);
+  *lsn = w->next_lsn;
+  le_put64(dst + FRAME_OFF_LSN, *lsn);
   le_put64(dst + FRAME_OFF_CHECKSUM,
            frame_checksum(dst, dst + WAL_FRAME_HEADER_BYTES, n - WAL_FRAME_HEADER_BYTES));
-  w->pend.len += n;
-  w->next_lsn++;
-  w->pend_frame_count++;
-  *lsn = frame_lsn;
+  pend_push_locked(w, n);
   rc = pend_backpressure_locked(w);
 out:
   pthread_mutex_unlock(&w->mu);
