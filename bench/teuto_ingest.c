@@ -28,6 +28,7 @@
 #include <dirent.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "teuto.h"
 #include "tsgen.h"
 
@@ -52,6 +53,9 @@ static void usage(FILE *out) {
           "  --stations N          air-quality stations in the dataset (default %u)\n"
           "  --seed S              dataset seed (default 0)\n"
           "  --no-io-uring         use the engine's pwrite/fdatasync fallback\n"
+          "  --config FILE         apply the privacy policy of a teutod config file\n"
+          "                        (its [privacy] and [measurement.*] sections; e.g.\n"
+          "                        bench/policy-sample.conf)\n"
           "  --help                this text\n",
           INGEST_ROWS_DEFAULT, INGEST_BATCH_DEFAULT, TSGEN_TRUCK_COUNT_DEFAULT,
           TSGEN_STATION_COUNT_DEFAULT);
@@ -117,7 +121,7 @@ static int dir_nonempty(const char *dir) {
 
 int main(int argc, char **argv) {
   uint64_t row_goal = INGEST_ROWS_DEFAULT, batch = INGEST_BATCH_DEFAULT;
-  const char *dir_arg = NULL, *durability_name = "interval";
+  const char *dir_arg = NULL, *durability_name = "interval", *config_path = NULL;
   int keep = 0, no_uring = 0;
   tsgen_config cfg;
   tsgen_config_init(&cfg);
@@ -156,6 +160,8 @@ int main(int argc, char **argv) {
       else bad = 1;
     } else if (strcmp(a, "--dir") == 0) {
       dir_arg = v;
+    } else if (strcmp(a, "--config") == 0) {
+      config_path = v;
     } else if ((known = tsgen_config_option(&cfg, a, v)) != 0) {
       bad = known < 0;
     } else {
@@ -212,6 +218,17 @@ int main(int argc, char **argv) {
   if (rows == NULL) {
     fprintf(stderr, "teuto-ingest: out of memory\n");
     goto out;
+  }
+  static server_config scfg;
+  if (config_path) {
+    char err[512];
+    config_init(&scfg);
+    if (config_load(&scfg, config_path, err, sizeof err) != 0 ||
+        (scfg.policy && teuto_policy_finish(scfg.policy, dir, err, sizeof err) != 0)) {
+      fprintf(stderr, "teuto-ingest: %s\n", err);
+      goto out;
+    }
+    opt.policy = scfg.policy;
   }
   rc = teuto_open(dir, &opt, &db);
   if (rc != 0) {
@@ -286,6 +303,11 @@ int main(int argc, char **argv) {
          " WAL bytes, %" PRIu64 " WAL syncs\n",
          stats.series_count, stats.part_count, stats.part_bytes, stats.wal_bytes,
          stats.wal_syncs);
+  if (config_path)
+    printf("policy:   %" PRIu64 " rollup inputs, %" PRIu64 " cells finalised, %" PRIu64
+           " open, %" PRIu64 " late, %" PRIu64 " bounded, %" PRIu64 " refused\n",
+           stats.rollup_inputs, stats.rollup_cells_finalised, stats.rollup_cells_open,
+           stats.rollup_late_refused, stats.rollup_bounded, stats.policy_refused);
   if (rejected) printf("rejected: %" PRIu64 " rows (first error: %s)\n", rejected,
                        teuto_strerror(first_reject_error));
   /* one line for scripts */
@@ -306,6 +328,7 @@ out:
       status = 1;
     }
   }
+  config_free(&scfg);
   free(rows);
   tsgen_free(&g);
   if (created && !keep) tree_remove(dir);

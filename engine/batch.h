@@ -15,7 +15,10 @@
 
 #include "series.h"
 
-#define BATCH_PAYLOAD_VERSION 1
+#define BATCH_PAYLOAD_VERSION 1 /* rows only */
+#define BATCH_PAYLOAD_VERSION_ROLLUP 2 /* rows, then rollup inputs (FORMAT §WAL payload) */
+
+struct privacy_input;
 
 typedef struct batch_row {
   series *s;
@@ -32,6 +35,14 @@ typedef struct batch {
   teuto_str *fstr;     /* string values (borrowed from the caller until the write returns) */
   uint32_t field_count, field_cap;
   uint64_t stamp;      /* distinguishes this batch in series/measurement bookkeeping */
+  /* rollup inputs (borrowed from the call's privacy batch until the write returns) */
+  const struct privacy_input **rin;
+  int32_t *rin_row;    /* per input: the batch row it derives from (raw row kept), or -1 */
+  uint32_t rin_count, rin_cap;
+  const uint16_t *rin_val_idx; /* measure index of each (index, value) pair */
+  const double *rin_val;
+  const struct rollup_mark_rec *marks; /* finalisation marks (rollup.h), borrowed */
+  uint32_t mark_count;
   tbuf out;            /* encoded payload */
 } batch;
 
@@ -40,7 +51,11 @@ void batch_free(batch *b);
 /* Appends a resolved row. Returns 0 or -ENOMEM. */
 int batch_add_row(batch *b, series *s, int64_t time_ns, uint32_t n, const uint32_t *idx,
                   const uint64_t *val, const teuto_str *strs);
-/* Encodes all rows into b->out. Returns 0 or -ENOMEM. */
+/* Appends a rollup input (borrowed). row: the index of the batch row it came with when that
+ * raw row is kept (the payload then only names the row; replay derives the input from it),
+ * else -1. 0 or -ENOMEM. */
+int batch_add_input(batch *b, const struct privacy_input *in, int32_t row);
+/* Encodes all rows (and rollup inputs) into b->out. Returns 0 or -ENOMEM. */
 int batch_encode(batch *b);
 
 typedef struct batch_view {
@@ -62,6 +77,28 @@ typedef struct batch_view {
   uint32_t *entry_field;      /* index into field_name (a field of the row's measurement) */
   uint64_t *entry_val;
   teuto_str *entry_str;
+  /* rollup inputs (version 2 payloads; counts 0 otherwise) */
+  uint32_t rmeas_count;
+  teuto_str *rmeas;           /* governed measurement names */
+  uint32_t *rmeas_measure_off; /* first of its measure names in rmeasure */
+  uint32_t *rmeas_measure_n;
+  uint32_t rmeasure_count;
+  teuto_str *rmeasure;        /* measure names */
+  uint32_t input_count;
+  int32_t *in_row;            /* >= 0: derived from this row (the fields below unset) */
+  uint32_t *in_meas;          /* index into rmeas */
+  teuto_str *in_group;
+  int64_t *in_time;
+  uint8_t *in_has_contributor;
+  uint64_t *in_token;
+  uint32_t *in_record_key;
+  uint32_t *in_val_off, *in_val_n;
+  uint32_t in_val_count;
+  uint16_t *in_val_idx;       /* measure index within its measurement's names */
+  double *in_val;
+  uint32_t mark_count;
+  teuto_str *mark_rollup;     /* rollup measurement names */
+  int64_t *mark_until;
   size_t cap_bytes;           /* internal: sizes of the arrays above */
   void *mem;
 } batch_view;

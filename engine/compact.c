@@ -255,16 +255,32 @@ int teuto_compact(teuto_db *db) {
     if ((rc = compact_partition(db, meas, pstart, -1))) break;
   }
   pthread_mutex_unlock(&db->flush_mu);
-  if (rc == 0 && db->opt.retention_days) {
+  if (rc == 0 && db_has_retention(db)) {
     int n = teuto_apply_retention(db, teuto_now_wall_ns());
     if (n < 0) rc = n;
   }
   return rc;
 }
 
+/* Retention of a part's measurement in days (0 = keep): a governed measurement's raw
+ * retention (docs/PRIVACY.md), else the database's. */
+static uint32_t retention_days_of(const teuto_db *db, const part *p) {
+  const privacy_meas *pm = privacy_find(db->opt.policy, (teuto_str){p->meas, p->meas_len});
+  if (!pm) return db->opt.retention_days;
+  return pm->raw_retention_days == UINT32_MAX ? 0 : pm->raw_retention_days;
+}
+
+bool db_has_retention(const teuto_db *db) {
+  if (db->opt.retention_days) return true;
+  for (uint32_t i = 0; db->opt.policy && i < db->opt.policy->meas_count; i++) {
+    uint32_t d = db->opt.policy->meas[i]->raw_retention_days;
+    if (d && d != UINT32_MAX) return true;
+  }
+  return false;
+}
+
 int teuto_apply_retention(teuto_db *db, int64_t now_ns) {
-  if (db->opt.retention_days == 0) return 0;
-  int64_t cutoff = now_ns - (int64_t)db->opt.retention_days * 86400ll * 1000000000ll;
+  if (!db_has_retention(db)) return 0;
   pthread_mutex_lock(&db->flush_mu);
   pthread_mutex_lock(&db->mu);
   part **gone = malloc((db->part_count ? db->part_count : 1) * sizeof *gone);
@@ -273,6 +289,9 @@ int teuto_apply_retention(teuto_db *db, int64_t now_ns) {
   if (gone) {
     for (uint32_t i = 0; i < db->part_count; i++) {
       part *p = db->parts[i];
+      uint32_t days = retention_days_of(db, p);
+      if (days == 0) continue;
+      int64_t cutoff = now_ns - (int64_t)days * 86400ll * 1000000000ll;
       if (p->partition_start_ns > cutoff - db->opt.partition_duration_ns) continue;
       bool seen = false;
       for (uint32_t k = 0; k < ngone; k++)

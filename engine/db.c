@@ -6,6 +6,9 @@
  *   MANIFEST           live parts and the flushed WAL position (manifest.c)
  *   wal/<lsn>.wal      WAL segments (wal.c)
  *   parts/<id>.tp      part files (part.c); files not in the manifest are deleted at open
+ *   GOVERNED           names of the measurements a privacy policy has governed here, one per
+ *                      line: opened later without that policy, their writes are refused, so a
+ *                      missing config never turns into raw personal data on disk
  *
  * Write path: rows are validated and resolved (series, field indexes) under mu into one
  * batch and encoded as a WAL payload; the frame is compressed with mu released (so several
@@ -101,7 +104,169 @@ typedef struct replay_ctx {
   series **ser;          /* per series of the frame */
   uint32_t ser_cap;
   uint64_t rows;
+  uint64_t flushed_lsn;  /* frames at or below this are in the parts: only their rollup
+                            inputs and marks are replayed */
+  uint16_t *measure_map; /* per measure name of the frame: index in the current policy */
+  uint32_t measure_map_cap;
+  uint16_t dval_idx[PRIVACY_MEASURES_MAX]; /* a derived input's measures */
+  double dval[PRIVACY_MEASURES_MAX];
+  uint8_t group_buf[TEUTO_SERIES_KEY_MAX + 1]; /* a derived input's group key */
 } replay_ctx;
+
+static int hex_nibble(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  return -1;
+}
+
+/* Rebuilds the rollup input of row r of the frame (a governed raw row; FORMAT §WAL payload
+ * version 2, "derived") and applies it. A row the current policy cannot derive an input from
+ * is skipped. */
+static int replay_derived(replay_ctx *rc_, uint64_t lsn, const batch_view *v, uint32_t r) {
+  teuto_db *db = rc_->db;
+  teuto_str key = v->series_key[v->row_series[r]];
+  teuto_tag tags[TEUTO_TAGS_MAX];
+  teuto_str meas;
+  int nt = series_key_parse(key.ptr, key.len, db->keybuf, TEUTO_SERIES_KEY_MAX + 1, &meas, tags,
+                            TEUTO_TAGS_MAX);
+  if (nt < 0) return 0;
+  const privacy_meas *pm = privacy_find(db->opt.policy, meas);
+  if (!pm || !pm->width_count) return 0;
+  privacy_input in = {.pm = pm};
+  in.time_ns = v->row_time[r] / pm->width_ns[0] * pm->width_ns[0];
+  if (v->row_time[r] < 0 && v->row_time[r] % pm->width_ns[0]) in.time_ns -= pm->width_ns[0];
+  uint32_t off = v->row_field_off[r], nf = v->row_field_n[r];
+  /* measures and the cell field */
+  teuto_str cell = {NULL, 0};
+  uint32_t nv = 0;
+  for (uint32_t k = 0; k < nf; k++) {
+    uint32_t fd = v->entry_field[off + k];
+    teuto_str name = v->field_name[fd];
+    if (name.len == 4 && !memcmp(name.ptr, PRIVACY_CELL_TAG, 4) && v->field_type[fd] == TEUTO_STRING) {
+      cell = v->entry_str[off + k];
+      continue;
+    }
+    for (uint32_t q = 0; q < pm->measure_count && nv < PRIVACY_MEASURES_MAX; q++) {
+      if (strlen(pm->measures[q]) != name.len || memcmp(pm->measures[q], name.ptr, name.len))
+        continue;
+      uint64_t bits = v->entry_val[off + k];
+      double d;
+      switch (v->field_type[fd]) {
+      case TEUTO_FLOAT: memcpy(&d, &bits, 8); break;
+      case TEUTO_INT: d = (double)(int64_t)bits; break;
+      case TEUTO_UINT: d = (double)bits; break;
+      default: continue;
+      }
+      rc_->dval_idx[nv] = (uint16_t)q;
+      rc_->dval[nv++] = d;
+    }
+  }
+  in.val_off = 0;
+  in.val_n = nv;
+  /* contributor: the pseudonym's hex in its tag */
+  if (pm->contributor >= 0) {
+    const privacy_name *cn = &pm->names[pm->contributor];
+    for (int t = 0; t < nt; t++) {
+      if (tags[t].key.len != cn->len || memcmp(tags[t].key.ptr, cn->name, cn->len)) continue;
+      if (tags[t].value.len != PRIVACY_PSEUDONYM_HEX) break;
+      uint8_t bytes[12];
+      bool ok = true;
+      for (int j = 0; j < 12; j++) {
+        int hi = hex_nibble(tags[t].value.ptr[2 * j]), lo = hex_nibble(tags[t].value.ptr[2 * j + 1]);
+        ok &= hi >= 0 && lo >= 0;
+        bytes[j] = (uint8_t)((hi << 4) | (lo & 15));
+      }
+      if (!ok) break;
+      in.token = le_get64(bytes);
+      in.record_key = le_get32(bytes + 8);
+      in.has_contributor = true;
+    }
+    if (!in.has_contributor) return 0;
+  }
+  /* the group key, in the policy's (sorted) order */
+  uint8_t *g = rc_->group_buf, *end = rc_->group_buf + sizeof rc_->group_buf;
+  for (uint32_t k = 0; k < pm->group_count; k++) {
+    teuto_str val = {NULL, 0};
+    size_t kl = strlen(pm->group[k]);
+    if ((int)k == pm->cell_group_pos) {
+      val = cell;
+    } else {
+      for (int t = 0; t < nt; t++)
+        if (tags[t].key.len == kl && !memcmp(tags[t].key.ptr, pm->group[k], kl)) val = tags[t].value;
+    }
+    if (!val.ptr || (size_t)(end - g) < 2 * VARINT_MAX + kl + val.len) return 0;
+    g += varint_put(g, kl);
+    memcpy(g, pm->group[k], kl);
+    g += kl;
+    g += varint_put(g, val.len);
+    memcpy(g, val.ptr, val.len);
+    g += val.len;
+  }
+  in.group = (teuto_str){(const char *)rc_->group_buf, (size_t)(g - rc_->group_buf)};
+  return rollup_apply(db->ru, lsn, &in, rc_->dval_idx, rc_->dval);
+}
+
+/* The rollup inputs and marks of a frame (all frames: the rollups' open cells are never in
+ * parts). Names are mapped through the current policy; a measurement or measure it no longer
+ * governs is skipped. */
+static int replay_rollups(replay_ctx *rc_, uint64_t lsn, const batch_view *v) {
+  teuto_db *db = rc_->db;
+  const teuto_policy *pol = db->opt.policy;
+  if (!pol) return 0;
+  if (rc_->measure_map_cap < v->rmeasure_count) {
+    uint16_t *n = realloc(rc_->measure_map, v->rmeasure_count * sizeof *n);
+    if (!n) return -ENOMEM;
+    rc_->measure_map = n;
+    rc_->measure_map_cap = v->rmeasure_count;
+  }
+  const privacy_meas *pms[64];
+  for (uint32_t m = 0; m < v->rmeas_count && m < 64; m++) {
+    pms[m] = privacy_find(pol, v->rmeas[m]);
+    for (uint32_t k = 0; k < v->rmeas_measure_n[m]; k++) {
+      uint32_t j = v->rmeas_measure_off[m] + k;
+      rc_->measure_map[j] = UINT16_MAX;
+      for (uint32_t q = 0; pms[m] && q < pms[m]->measure_count; q++)
+        if (strlen(pms[m]->measures[q]) == v->rmeasure[j].len &&
+            !memcmp(pms[m]->measures[q], v->rmeasure[j].ptr, v->rmeasure[j].len))
+          rc_->measure_map[j] = (uint16_t)q;
+    }
+  }
+  for (uint32_t i = 0; i < v->input_count; i++) {
+    if (v->in_row[i] >= 0) {
+      int rc = replay_derived(rc_, lsn, v, (uint32_t)v->in_row[i]);
+      if (rc) return rc;
+      continue;
+    }
+    uint32_t m = v->in_meas[i];
+    if (!pms[m]) continue;
+    /* map the pairs in place: the view is ours until the next decode */
+    uint32_t n = 0, off = v->in_val_off[i];
+    for (uint32_t k = 0; k < v->in_val_n[i]; k++) {
+      uint16_t q = rc_->measure_map[v->rmeas_measure_off[m] + v->in_val_idx[off + k]];
+      if (q == UINT16_MAX) continue;
+      v->in_val_idx[off + n] = q;
+      v->in_val[off + n] = v->in_val[off + k];
+      n++;
+    }
+    privacy_input in = {.pm = pms[m],
+                        .time_ns = v->in_time[i],
+                        .group = v->in_group[i],
+                        .token = v->in_token[i],
+                        .record_key = v->in_record_key[i],
+                        .has_contributor = v->in_has_contributor[i] != 0,
+                        .val_off = off,
+                        .val_n = n};
+    int rc = rollup_apply(db->ru, lsn, &in, v->in_val_idx, v->in_val);
+    if (rc) return rc;
+  }
+  for (uint32_t i = 0; i < v->mark_count; i++) {
+    const privacy_meas *pm;
+    uint32_t w;
+    if (privacy_is_rollup(pol, v->mark_rollup[i], &pm, &w))
+      rollup_mark(db->ru, pm, w, v->mark_until[i]);
+  }
+  return 0;
+}
 
 static int replay_frame(void *ctx, uint64_t lsn, const uint8_t *payload, size_t len) {
   replay_ctx *rc_ = ctx;
@@ -113,6 +278,8 @@ static int replay_frame(void *ctx, uint64_t lsn, const uint8_t *payload, size_t 
                db->dir, (unsigned long long)lsn, teuto_strerror(rc));
     return rc;
   }
+  if ((rc = replay_rollups(rc_, lsn, v))) return rc;
+  if (lsn <= rc_->flushed_lsn) return 0;
   if (rc_->ser_cap < v->series_count) {
     series **n = realloc(rc_->ser, v->series_count * sizeof *n);
     if (!n) return -ENOMEM;
@@ -173,6 +340,7 @@ static int replay_frame(void *ctx, uint64_t lsn, const uint8_t *payload, size_t 
 
 static void *bg_main(void *arg);
 static void write_batch_free(write_batch *wb);
+static int finalise_closed(teuto_db *db);
 
 static int ensure_dir(const char *path) {
   if (mkdir(path, 0755) == 0 || errno == EEXIST) return 0;
@@ -199,11 +367,84 @@ static void db_free(teuto_db *db) {
   pthread_mutex_destroy(&db->mu);
   pthread_mutex_destroy(&db->flush_mu);
   pthread_cond_destroy(&db->bg_cv);
+  rollup_state_free(db->ru);
+  for (uint32_t i = 0; i < db->ungoverned_count; i++) free(db->ungoverned[i]);
+  free(db->ungoverned);
+  dp_ledger_close(db->ledger);
+  dp_rng_free(db->rng);
+  pthread_mutex_destroy(&db->dp_mu);
   free(db->keybuf);
   free(db->dir);
   free(db->wal_dir);
   free(db->parts_dir);
   free(db);
+}
+
+#define GOVERNED_FILE "GOVERNED"
+
+/* Reads dir/GOVERNED, records its names that the policy does not govern (their writes will
+ * be refused), and stores the union with the policy's names when that adds any. */
+static int governed_sync(teuto_db *db) {
+  char *path = path_join(db->dir, GOVERNED_FILE);
+  if (!path) return -ENOMEM;
+  uint8_t *buf = NULL;
+  size_t len = 0;
+  int rc = io_read_file(db->io, path, &buf, &len);
+  if (rc == -ENOENT) rc = 0;
+  tbuf out = {0};
+  const teuto_policy *pol = db->opt.policy;
+  for (size_t i = 0; rc == 0 && i < len;) {
+    size_t e = i;
+    while (e < len && buf[e] != '\n') e++;
+    teuto_str name = {(const char *)buf + i, e - i};
+    if (name.len && name.len <= TEUTO_NAME_MAX) {
+      if ((rc = tbuf_append(&out, name.ptr, name.len)) || (rc = tbuf_append(&out, "\n", 1))) break;
+      if (!privacy_find(pol, name)) {
+        char **n = realloc(db->ungoverned, (db->ungoverned_count + 1) * sizeof *n);
+        char *c = n ? strndup(name.ptr, name.len) : NULL;
+        if (n) db->ungoverned = n;
+        if (!c) {
+          rc = -ENOMEM;
+          break;
+        }
+        db->ungoverned[db->ungoverned_count++] = c;
+        teuto_logf(TEUTO_LOG_WARN,
+                   "%s: measurement %s was governed by a privacy policy that is not configured "
+                   "now: its writes are refused", db->dir, c);
+      }
+    }
+    i = e + 1;
+  }
+  bool grew = false;
+  for (uint32_t m = 0; rc == 0 && pol && m < pol->meas_count; m++) {
+    const privacy_meas *pm = pol->meas[m];
+    bool listed = false;
+    for (size_t i = 0; i < len;) {
+      size_t e = i;
+      while (e < len && buf[e] != '\n') e++;
+      listed |= e - i == pm->name_len && !memcmp(buf + i, pm->name, pm->name_len);
+      i = e + 1;
+    }
+    if (listed) continue;
+    if ((rc = tbuf_append(&out, pm->name, pm->name_len)) || (rc = tbuf_append(&out, "\n", 1)))
+      break;
+    grew = true;
+  }
+  if (rc == 0 && grew) rc = io_write_file_atomic(db->io, path, out.data, out.len);
+  tbuf_free(&out);
+  free(buf);
+  free(path);
+  return rc;
+}
+
+static bool ungoverned(const teuto_db *db, teuto_str m) {
+  for (uint32_t i = 0; i < db->ungoverned_count; i++) {
+    size_t n = strlen(db->ungoverned[i]);
+    /* the measurement itself, or one of its rollups ("name:width") */
+    if (m.len >= n && !memcmp(m.ptr, db->ungoverned[i], n) && (m.len == n || m.ptr[n] == ':'))
+      return true;
+  }
+  return false;
 }
 
 /* Deletes files in parts/ that the manifest does not list (interrupted flush/compaction). */
@@ -234,6 +475,7 @@ int teuto_open(const char *dir, const teuto_options *opt, teuto_db **out) {
   db->lock_fd = -1;
   pthread_mutex_init(&db->mu, NULL);
   pthread_mutex_init(&db->flush_mu, NULL);
+  pthread_mutex_init(&db->dp_mu, NULL);
   pthread_cond_init(&db->bg_cv, NULL);
   series_registry_init(&db->reg);
   if (opt) db->opt = *opt;
@@ -300,14 +542,34 @@ int teuto_open(const char *dir, const teuto_options *opt, teuto_db **out) {
     }
   }
   remove_orphans(db);
+  if ((rc = governed_sync(db))) {
+    teuto_logf(TEUTO_LOG_ERROR, "%s/%s: %s", dir, GOVERNED_FILE, teuto_strerror(rc));
+    goto fail;
+  }
   if ((rc = memtable_new(&db->mt))) goto fail;
-  replay_ctx rctx = {.db = db};
+  if ((rc = rollup_state_new(db->opt.policy, &db->ru))) goto fail;
+  bool rollups = false;
+  for (uint32_t i = 0; db->opt.policy && i < db->opt.policy->meas_count; i++)
+    rollups |= db->opt.policy->meas[i]->width_count > 0;
+  for (uint32_t i = 0; i < db->man.part_count; i++) {
+    const privacy_meas *pm;
+    uint32_t w;
+    const manifest_part *mp = &db->man.parts[i];
+    if (privacy_is_rollup(db->opt.policy, (teuto_str){mp->meas, mp->meas_len}, &pm, &w))
+      rollup_seen_part(db->ru, pm, w, mp->max_time_ns);
+  }
+  /* With rollups, every frame still in the WAL is read: frames at or below flushed_lsn may
+   * hold inputs of cells that were open at the last flush (rollup.h invariant 4). */
+  replay_ctx rctx = {.db = db, .flushed_lsn = db->man.flushed_lsn};
   uint64_t next_lsn;
   wal_replay_stats rst;
-  rc = wal_replay(db->wal_dir, db->man.flushed_lsn, replay_frame, &rctx, &next_lsn, &rst);
+  rc = wal_replay(db->wal_dir, rollups ? 0 : db->man.flushed_lsn, replay_frame, &rctx, &next_lsn,
+                  &rst);
+  next_lsn = TEUTO_MAX(next_lsn, db->man.flushed_lsn + 1);
   batch_view_free(&rctx.v);
   free(rctx.field_idx);
   free(rctx.ser);
+  free(rctx.measure_map);
   if (rc) {
     teuto_logf(TEUTO_LOG_ERROR, "%s: WAL replay failed: %s", dir, teuto_strerror(rc));
     goto fail;
@@ -374,6 +636,7 @@ static int value_bits(const teuto_value *v, uint64_t *out) {
 static void write_batch_free(write_batch *wb) {
   batch_free(&wb->b);
   wal_prepared_free(&wb->frame);
+  privacy_batch_free(&wb->pb);
   free(wb);
 }
 
@@ -455,6 +718,43 @@ static void schema_undo(schema_mark *marks, uint32_t n) {
   }
 }
 
+/* Phase 3's work on the memtable and the rollups for a batch appended at lsn. Under mu.
+ * 0 or -ENOMEM (the frame is then in the WAL but not in memory: the caller fails the db). */
+static int apply_batch(teuto_db *db, const batch *b, const privacy_batch *pb, uint64_t lsn) {
+  memtable *mt = db->mt;
+  for (uint32_t i = 0; i < b->row_count; i++) {
+    const batch_row *br = &b->rows[i];
+    /* With thousands of series interleaved, each row lands in cold buffers: fetch the
+     * series' buffer a few rows ahead, and its tails one step later. */
+    if (i + 8 < b->row_count) {
+      const series *ahead = b->rows[i + 8].s;
+      if (ahead->mt_gen == mt->gen) __builtin_prefetch(ahead->mt_cur);
+    }
+    if (i + 4 < b->row_count) {
+      const series *ahead = b->rows[i + 4].s;
+      const mt_series *am = ahead->mt_gen == mt->gen ? ahead->mt_cur : NULL;
+      if (am && am->row_count < am->row_cap) {
+        __builtin_prefetch(am->times + am->row_count, 1);
+        __builtin_prefetch(am->rec_off + am->row_count, 1);
+        __builtin_prefetch(am->log.data + am->log.len, 1);
+      }
+    }
+    mt_series *ms =
+        memtable_series(mt, br->s, partition_of(br->time_ns, db->opt.partition_duration_ns));
+    if (!ms) return -ENOMEM;
+    int rc = memtable_append(mt, ms, br->time_ns, br->field_n, b->fidx + br->field_off,
+                             b->fval + br->field_off, b->fstr + br->field_off);
+    if (rc) return rc;
+  }
+  for (uint32_t i = 0; i < b->rin_count; i++) {
+    int rc = rollup_apply(db->ru, lsn, b->rin[i], pb->val_idx, pb->val);
+    if (rc) return rc;
+  }
+  if (!mt->first_lsn) mt->first_lsn = lsn;
+  mt->last_lsn = lsn;
+  return 0;
+}
+
 int teuto_write_rows(teuto_db *db, const teuto_row *rows, size_t row_count, int *row_status,
                      unsigned flags, teuto_write_result *res) {
   teuto_write_result r = {0, 0, 0, 0};
@@ -471,6 +771,21 @@ int teuto_write_rows(teuto_db *db, const teuto_row *rows, size_t row_count, int 
   }
   batch *b = &wb->b;
   batch_reset(b);
+  /* The privacy policy runs with mu released: the HMACs of several writers overlap. From
+   * here on only the policy's output is looked at (privacy.h invariant 2). */
+  privacy_batch *pb = &wb->pb;
+  const teuto_row *src = rows;
+  const int *pstatus = NULL;
+  if (db->opt.policy && !(flags & DB_WRITE_INTERNAL)) {
+    pthread_mutex_unlock(&db->mu);
+    rc = privacy_transform(db->opt.policy, rows, row_count, pb);
+    pthread_mutex_lock(&db->mu);
+    if (rc) goto unlock;
+    src = pb->rows;
+    pstatus = pb->status;
+    b->rin_val_idx = pb->val_idx;
+    b->rin_val = pb->val;
+  }
   bool atomic = flags & TEUTO_WRITE_ALL_OR_NOTHING;
   schema_mark marks[SCHEMA_MARKS_MAX];
   uint32_t nmarks = 0;
@@ -483,7 +798,21 @@ int teuto_write_rows(teuto_db *db, const teuto_row *rows, size_t row_count, int 
       marks[nmarks++] = (schema_mark){db->reg.meas[k], db->reg.meas[k]->field_count};
   }
   for (size_t i = 0; i < row_count; i++) {
-    int e = resolve_row(db, b, &rows[i]);
+    int e = pstatus ? pstatus[i] : 0;
+    if (!e && db->ungoverned_count && !(flags & DB_WRITE_INTERNAL) &&
+        ungoverned(db, rows[i].measurement))
+      e = TEUTO_EPOLICY;
+    bool input = pstatus && !e && pb->has_in[i];
+    if (input && (e = rollup_check(db->ru, pb->in[i].pm, rows[i].time_ns))) {
+      if (e == TEUTO_ELATE) rollup_count_late(db->ru);
+      input = false;
+      /* with raw retention the row itself is still good; aggregate-only rows are refused */
+      if (src[i].field_count) e = 0;
+    }
+    if (!e && (!pstatus || src[i].field_count)) e = resolve_row(db, b, &src[i]);
+    if (!e && input)
+      e = batch_add_input(b, &pb->in[i], src[i].field_count ? (int32_t)b->row_count - 1 : -1);
+    if (e == TEUTO_EPOLICY || (pstatus && pstatus[i])) db->policy_refused++;
     if (row_status) row_status[i] = e;
     if (e == -ENOMEM) {
       rc = e;
@@ -508,7 +837,7 @@ int teuto_write_rows(teuto_db *db, const teuto_row *rows, size_t row_count, int 
     }
     goto unlock;
   }
-  if (b->row_count == 0) goto unlock;
+  if (b->row_count == 0 && b->rin_count == 0) goto unlock;
   if ((rc = batch_encode(b))) goto unlock;
   pthread_mutex_unlock(&db->mu);
 
@@ -516,8 +845,9 @@ int teuto_write_rows(teuto_db *db, const teuto_row *rows, size_t row_count, int 
   rc = wal_frame_prepare(&wb->frame, b->out.data, b->out.len);
 
   /* Phase 3, under mu: append the frame (its LSN fixes the order) and apply the same rows to
-   * the memtable in the same critical section, so memtable order is LSN order. The series
-   * and field indexes resolved in phase 1 stay valid: they are never removed. */
+   * the memtable and the rollups in the same critical section, so memtable order is LSN
+   * order. The series and field indexes resolved in phase 1 stay valid: they are never
+   * removed. */
   pthread_mutex_lock(&db->mu);
   if (rc) goto unlock;
   if (db->failed) {
@@ -528,44 +858,15 @@ int teuto_write_rows(teuto_db *db, const teuto_row *rows, size_t row_count, int 
     if (rc != -ENOMEM) db->failed = rc;
     goto unlock;
   }
-  memtable *mt = db->mt;
-  for (uint32_t i = 0; i < b->row_count; i++) {
-    batch_row *br = &b->rows[i];
-    /* With thousands of series interleaved, each row lands in cold buffers: fetch the
-     * series' buffer a few rows ahead, and its tails one step later. */
-    if (i + 8 < b->row_count) {
-      const series *ahead = b->rows[i + 8].s;
-      if (ahead->mt_gen == mt->gen) __builtin_prefetch(ahead->mt_cur);
-    }
-    if (i + 4 < b->row_count) {
-      const series *ahead = b->rows[i + 4].s;
-      const mt_series *am = ahead->mt_gen == mt->gen ? ahead->mt_cur : NULL;
-      if (am && am->row_count < am->row_cap) {
-        __builtin_prefetch(am->times + am->row_count, 1);
-        __builtin_prefetch(am->rec_off + am->row_count, 1);
-        __builtin_prefetch(am->log.data + am->log.len, 1);
-      }
-    }
-    mt_series *ms =
-        memtable_series(mt, br->s, partition_of(br->time_ns, db->opt.partition_duration_ns));
-    if (!ms) {
-      rc = -ENOMEM;
-      break;
-    }
-    rc = memtable_append(mt, ms, br->time_ns, br->field_n, b->fidx + br->field_off,
-                         b->fval + br->field_off, b->fstr + br->field_off);
-    if (rc) break;
-  }
-  if (rc) {
+  if ((rc = apply_batch(db, b, pb, lsn))) {
     /* the frame is in the WAL but not in memory: stop, a reopen replays it */
     db->failed = rc;
     lsn = 0;
     goto unlock;
   }
-  if (!mt->first_lsn) mt->first_lsn = lsn;
-  mt->last_lsn = lsn;
-  r.accepted_count = b->row_count;
-  db->stats.rows_written += b->row_count;
+  r.accepted_count = row_count - r.rejected_count;
+  db->stats.rows_written += r.accepted_count;
+  memtable *mt = db->mt;
   db->stats.memtable_bytes = mt->bytes + (db->imm ? db->imm->bytes : 0);
   if (mt->bytes >= db->opt.memtable_bytes_max) pthread_cond_signal(&db->bg_cv);
 unlock:
@@ -582,6 +883,68 @@ unlock:
   if (res) *res = r;
   if (rc) return rc;
   return r.rejected_count ? TEUTO_EPARTIAL : 0;
+}
+
+/* Writes the rows of every rollup cell whose bucket has closed, with the finalisation marks,
+ * as one frame appended in the same critical section as the take (rollup.h invariant 3).
+ * Called by the background thread. 0 or an error (the db is then failed). */
+static int finalise_closed(teuto_db *db) {
+  pthread_mutex_lock(&db->mu);
+  if (db->failed || !db->ru) {
+    pthread_mutex_unlock(&db->mu);
+    return 0;
+  }
+  const teuto_row *rows;
+  const rollup_mark_rec *marks;
+  size_t n, nmarks;
+  int rc = rollup_take_closed(db->ru, &rows, &n, &marks, &nmarks);
+  if (rc || (n == 0 && nmarks == 0)) {
+    pthread_mutex_unlock(&db->mu);
+    return rc;
+  }
+  uint64_t lsn = 0;
+  write_batch *wb = batch_take(db);
+  if (!wb) {
+    rc = -ENOMEM;
+    goto fail;
+  }
+  batch *b = &wb->b;
+  batch_reset(b);
+  for (size_t i = 0; i < n; i++) {
+    int e = resolve_row(db, b, &rows[i]);
+    if (e == -ENOMEM) {
+      rc = e;
+      goto fail;
+    }
+    if (e) /* a schema conflict on a rollup measurement: its rows cannot be stored */
+      teuto_logf(TEUTO_LOG_ERROR, "%s: rollup row of %.*s refused: %s", db->dir,
+                 (int)rows[i].measurement.len, rows[i].measurement.ptr, teuto_strerror(e));
+  }
+  b->marks = marks;
+  b->mark_count = (uint32_t)nmarks;
+  if ((rc = batch_encode(b)) || (rc = wal_frame_prepare(&wb->frame, b->out.data, b->out.len)) ||
+      (rc = wal_append_prepared(db->wal, &wb->frame, &lsn)) ||
+      (rc = apply_batch(db, b, &wb->pb, lsn)))
+    goto fail;
+  db->stats.memtable_bytes = db->mt->bytes + (db->imm ? db->imm->bytes : 0);
+  batch_give(db, wb);
+  pthread_mutex_unlock(&db->mu);
+  rc = wal_commit(db->wal, lsn);
+  if (rc) {
+    pthread_mutex_lock(&db->mu);
+    if (!db->failed) db->failed = rc;
+    pthread_mutex_unlock(&db->mu);
+  }
+  return rc;
+fail:
+  /* the cells are gone from memory; their inputs are still in the WAL, which a reopen
+   * replays: so the handle must stop here */
+  if (wb) batch_give(db, wb);
+  db->failed = rc;
+  pthread_mutex_unlock(&db->mu);
+  teuto_logf(TEUTO_LOG_ERROR, "%s: writing closed rollup cells failed: %s", db->dir,
+             teuto_strerror(rc));
+  return rc;
 }
 
 int teuto_sync(teuto_db *db) {
@@ -703,6 +1066,8 @@ static int flush_locked(teuto_db *db) {
     return rc;
   }
   memtable *imm = db->mt;
+  /* WAL frames an open rollup cell still needs stay (rollup.h invariant 4) */
+  uint64_t keep_lsn = rollup_keep_lsn(db->ru);
   /* sort under mu: readers copy from imm under mu and must not see it half-sorted */
   for (uint32_t i = 0; i < imm->count && rc == 0; i++) rc = mt_series_sort(imm, imm->list[i]);
   if (rc) {
@@ -755,7 +1120,8 @@ static int flush_locked(teuto_db *db) {
   free(made);
   free(list);
   if (rc) return rc;
-  return wal_remove_through(db->wal, last_lsn);
+  uint64_t remove_through = keep_lsn <= last_lsn ? keep_lsn - 1 : last_lsn;
+  return remove_through ? wal_remove_through(db->wal, remove_through) : 0;
 undo:
   /* the parts did not commit (or we cannot tell): imm's rows are still in the WAL, which a
    * reopen replays; until then the handle refuses writes (invariant 4) */
@@ -805,8 +1171,9 @@ static void *bg_main(void *arg) {
     bool compact = !flush && teuto_now_mono_ns() >= compact_not_before_ns &&
                    compact_pick(db, meas, sizeof meas, &pstart, &level) == 1;
     int64_t now = teuto_now_wall_ns();
-    bool retention = db->opt.retention_days && now - last_retention_ns > 60ll * 1000000000;
+    bool retention = db_has_retention(db) && now - last_retention_ns > 60ll * 1000000000;
     pthread_mutex_unlock(&db->mu);
+    finalise_closed(db);
     if (flush) teuto_flush(db);
     if (compact) {
       pthread_mutex_lock(&db->flush_mu);
@@ -835,7 +1202,19 @@ void teuto_get_stats(teuto_db *db, teuto_stats *out) {
   *out = db->stats;
   out->series_count = db->reg.series_count;
   out->memtable_bytes = db->mt->bytes + (db->imm ? db->imm->bytes : 0);
+  out->policy_refused = db->policy_refused;
+  rollup_stats rs;
+  rollup_get_stats(db->ru, &rs);
   pthread_mutex_unlock(&db->mu);
+  out->rollup_inputs = rs.inputs;
+  out->rollup_late_refused = rs.late_refused;
+  out->rollup_late_ignored = rs.late_ignored;
+  out->rollup_bounded = rs.bounded;
+  out->rollup_contributors_capped = rs.contributors_capped;
+  out->rollup_cells_open = rs.cells_open;
+  out->rollup_cells_finalised = rs.cells_finalised;
+  out->disclosure_suppressed = __atomic_load_n(&db->disclosure_suppressed, __ATOMIC_RELAXED);
+  out->disclosure_perturbed = __atomic_load_n(&db->disclosure_perturbed, __ATOMIC_RELAXED);
   out->wal_bytes = ws.bytes_on_disk;
   out->wal_syncs = ws.syncs;
   _Static_assert(TEUTO_SYNC_BUCKETS == WAL_SYNC_BUCKETS, "one histogram layout");

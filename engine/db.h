@@ -17,6 +17,7 @@
 #include "manifest.h"
 #include "memtable.h"
 #include "part.h"
+#include "rollup.h"
 #include "wal.h"
 
 /* One teuto_write's batch and its compressed WAL frame; owned by that call while it runs,
@@ -24,7 +25,12 @@
 typedef struct write_batch {
   batch b;
   wal_prepared frame;
+  privacy_batch pb;           /* the call's rows after the privacy policy */
 } write_batch;
+
+/* teuto_write_rows flag for the engine's own rollup rows: no policy applies, and the names
+ * of rollup measurements are allowed. Never set by callers of the public API. */
+#define DB_WRITE_INTERNAL 0x100
 #define DB_BATCH_POOL_MAX 8  /* idle batches kept; more concurrent writers allocate */
 
 struct teuto_db {
@@ -51,6 +57,15 @@ struct teuto_db {
   uint32_t scr_idx[TEUTO_FIELDS_MAX];
   uint64_t scr_val[TEUTO_FIELDS_MAX];
   teuto_str scr_str[TEUTO_FIELDS_MAX];
+  rollup_state *ru;           /* open rollup cells of governed measurements; under mu */
+  char **ungoverned;          /* measurements GOVERNED lists that the policy no longer
+                                 governs: their writes are refused (never stored raw) */
+  uint32_t ungoverned_count;
+  pthread_mutex_t dp_mu;      /* guards ledger and rng (release.c) */
+  struct dp_ledger *ledger;   /* ε spent by public DP reads; opened on first use */
+  struct dp_rng *rng;         /* CSPRNG for DP noise; opened on first use */
+  uint64_t disclosure_suppressed, disclosure_perturbed; /* atomic counters (release.c) */
+  uint64_t policy_refused;    /* rows refused by the privacy policy */
   int failed;                 /* first write/sync error; every later write gets TEUTO_EFAILED */
   teuto_stats stats;
 
@@ -77,6 +92,8 @@ int iter_append_part(memtable *arena, mt_series *dst, const part *p, uint32_t si
                      int64_t to, uint32_t nf_global);
 
 /* compact.c */
+/* Whether any retention applies (the database's, or a governed measurement's raw one). */
+bool db_has_retention(const teuto_db *db);
 /* Merges the parts of (meas, partition) at level (-1: all levels) into one. Under flush_mu. */
 int compact_partition(teuto_db *db, const char *meas, int64_t partition_start_ns, int level);
 /* Which (measurement, partition, level) has >= compact_min_parts parts; 1 found, 0 none.

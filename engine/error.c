@@ -26,6 +26,8 @@ const char *teuto_strerror(int code) {
   case TEUTO_EFORMAT: return "unsupported on-disk format version";
   case TEUTO_EPARTIAL: return "some rows were rejected, the others were written";
   case TEUTO_ELOCKED: return "data directory is locked by another process";
+  case TEUTO_EPOLICY: return "refused by the measurement's privacy policy";
+  case TEUTO_ELATE: return "too late for its rollup bucket (past the allowed lateness)";
   default: break;
   }
   if (code < 0 && code >= -4095) return strerror(-code);

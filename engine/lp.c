@@ -765,7 +765,7 @@ static const char *engine_reason(int code) {
   switch (code) {
   case TEUTO_ETYPE: return "field type conflict";
   case TEUTO_ELIMIT: return "limit exceeded (fields per measurement, series)";
-  case TEUTO_EINVAL: return "invalid row";
+  case TEUTO_EINVAL: return "invalid row (e.g. a position outside the grid's area)";
   default: return teuto_strerror(code);
   }
 }

@@ -54,6 +54,8 @@ const char *teuto_version(void);
 #define TEUTO_EFORMAT    (-5007) /* a file has a format version this library cannot read */
 #define TEUTO_EPARTIAL   (-5008) /* some rows of a batch were rejected, the rest were kept */
 #define TEUTO_ELOCKED    (-5009) /* the data directory is open in another process */
+#define TEUTO_EPOLICY    (-5010) /* refused by the measurement's privacy policy */
+#define TEUTO_ELATE      (-5011) /* too late for its rollup bucket (past the allowed lateness) */
 
 /* Returns a static, human-readable message for any code this API returns (engine or -errno). */
 const char *teuto_strerror(int code);
@@ -76,6 +78,35 @@ typedef enum teuto_log_level {
 /* Log sink: msg is a NUL-terminated line without newline, valid only during the call. */
 typedef void (*teuto_log_fn)(void *ctx, teuto_log_level level, const char *msg);
 
+/* ---- privacy policy (docs/PRIVACY.md) ---- */
+
+/* Which measurements are governed, the roles of their tags and fields, their rollups and
+ * disclosure control. Built once (usually from the config file), then shared read-only by
+ * every database opened with it; it must outlive them. */
+typedef struct teuto_policy teuto_policy;
+
+/* An empty policy (governs nothing). 0 or -ENOMEM. */
+int teuto_policy_new(teuto_policy **out);
+
+/* Wipes the pseudonymisation keys and frees. NULL is a no-op. */
+void teuto_policy_free(teuto_policy *p);
+
+/* Sets key = value. measurement NULL: a global setting (section [privacy]: master_key_file);
+ * else a setting of that measurement's policy (section [measurement.<name>]: dimensions,
+ * measures, personal, position, grid, raw_retention_days, rollups, group_by, aggregates,
+ * contributor, k, k_night, night_hours, disclosure, ckm_d, ckm_v, ckm_js, dp_epsilon,
+ * dp_budget, contributions_per_cell_max, cells_per_day_max, contributors_exact_max,
+ * allowed_lateness, cells_open_max). Returns 0, or TEUTO_EINVAL with *why (static) naming
+ * the problem. Not after teuto_policy_finish. */
+int teuto_policy_set(teuto_policy *p, const char *measurement, const char *key,
+                     const char *value, const char **why);
+
+/* Checks the whole policy (every name in a group or contributor setting has the right role,
+ * no name has two roles, k >= 2, CKM parameters feasible, ...) and opens the master key file
+ * (creating it, mode 0600, on first use), which must lie outside data_dir. On failure err
+ * gets a message naming the measurement and the problem. Returns 0, TEUTO_EINVAL, or -errno. */
+int teuto_policy_finish(teuto_policy *p, const char *data_dir, char *err, size_t err_cap);
+
 typedef struct teuto_options {
   teuto_durability durability;
   uint32_t sync_interval_ms;        /* interval mode: longest time a write waits for fsync; 100 */
@@ -92,6 +123,7 @@ typedef struct teuto_options {
   teuto_log_level log_level;        /* messages above this level are not passed on; INFO */
   teuto_log_fn log;                 /* NULL: log to stderr */
   void *log_ctx;
+  const teuto_policy *policy;       /* finished policy, or NULL: nothing is governed */
 } teuto_options;
 
 /* Fills *opt with the defaults listed above. */
@@ -304,6 +336,58 @@ void teuto_iter_close(teuto_iter *it);
 int teuto_series_foreach(teuto_db *db, teuto_str measurement,
                          int (*fn)(void *ctx, teuto_str series_key), void *ctx);
 
+/* ---- reading rollups, through disclosure control (docs/PRIVACY.md) ---- */
+
+/* Which aggregates of a measure a cell publishes (bits of teuto_rollup_measure.present). */
+#define TEUTO_AGG_COUNT (1u << 0)
+#define TEUTO_AGG_SUM (1u << 1)
+#define TEUTO_AGG_MEAN (1u << 2)
+#define TEUTO_AGG_MIN (1u << 3)
+#define TEUTO_AGG_MAX (1u << 4)
+#define TEUTO_AGG_STDDEV (1u << 5)
+
+typedef struct teuto_rollup_measure {
+  const char *name;   /* the measure (field of the governed measurement) */
+  unsigned present;   /* TEUTO_AGG_* bits: which values below are published */
+  uint64_t count;     /* values aggregated */
+  double sum, mean, min, max;
+  double stddev;      /* sample standard deviation (n - 1); present only when count >= 2 */
+} teuto_rollup_measure;
+
+typedef struct teuto_rollup_cell {
+  int64_t bucket_ns;            /* start of the bucket */
+  int64_t width_ns;             /* its width */
+  const teuto_tag *group;       /* the grouping keys, sorted by key */
+  size_t group_count;
+  int suppressed;               /* 1: nothing of this cell is published; reason says why */
+  const char *reason;           /* suppressed: e.g. "MIN_CONTRIBUTORS_3"; else NULL */
+  int perturbed;                /* 1: count and contributors carry noise (CKM or DP) */
+  int has_count, has_contributors;
+  uint64_t count;               /* rows aggregated (after contribution bounds) */
+  uint64_t contributors;        /* distinct contributors */
+  const teuto_rollup_measure *measures;
+  size_t measure_count;
+} teuto_rollup_cell;
+
+#define TEUTO_ROLLUP_RAW 0      /* for roles with raw access: the values as computed */
+#define TEUTO_ROLLUP_PUBLIC 1   /* through the measurement's disclosure control */
+
+/*
+ * Calls fn with each closed cell of rollup `rollup` (named "<measurement>:<width>", e.g.
+ * "bike:1h") whose bucket starts in [from_ns, to_ns), series by series, time ascending.
+ * With TEUTO_ROLLUP_PUBLIC every cell passes the measurement's disclosure control: a cell
+ * with fewer than k contributors is suppressed (reason "MIN_CONTRIBUTORS_<k>"); with the
+ * cell key method counts are perturbed (the same cell always the same way) and counts
+ * 1..js never appear; with differential privacy the counts get discrete Laplace noise and
+ * the release first spends ε for every UTC day in the range from the measurement's budget
+ * (persisted in the database directory). The cell and everything it points to are borrowed
+ * for the call; fn returns non-zero to stop (returned).
+ * Returns 0, TEUTO_ENOTFOUND (no such rollup), TEUTO_EINVAL (an unbounded range with DP),
+ * TEUTO_ELIMIT (the ε budget of a day in the range is spent), or a read error.
+ */
+int teuto_rollup_read(teuto_db *db, const char *rollup, int64_t from_ns, int64_t to_ns,
+                      int mode, int (*fn)(void *ctx, const teuto_rollup_cell *cell), void *ctx);
+
 /* ---- a data directory of named databases ---- */
 
 /* A catalog is a data directory holding one database per name (a subdirectory `db/<name>`).
@@ -351,6 +435,18 @@ typedef struct teuto_stats {
    * (i < TEUTO_SYNC_BUCKETS - 1); the last bucket counts the rest. */
   uint64_t wal_sync_latency_us_buckets[TEUTO_SYNC_BUCKETS];
   uint64_t wal_sync_latency_us_sum;
+  /* privacy and rollups (docs/PRIVACY.md) */
+  uint64_t policy_refused;         /* rows refused by the privacy policy */
+  uint64_t rollup_inputs;          /* rows applied to rollups */
+  uint64_t rollup_late_refused;    /* rows past the allowed lateness (refused, or, with raw
+                                      retention, kept raw but not aggregated) */
+  uint64_t rollup_late_ignored;    /* inputs whose bucket closed while they were written */
+  uint64_t rollup_bounded;         /* inputs over a contribution bound, not counted */
+  uint64_t rollup_contributors_capped; /* cells whose exact contributor set was full */
+  uint64_t rollup_cells_open;      /* rollup cells still open */
+  uint64_t rollup_cells_finalised; /* rollup cells written as rollup rows */
+  uint64_t disclosure_suppressed;  /* cells withheld from public reads since open */
+  uint64_t disclosure_perturbed;   /* cells published with noise since open */
 } teuto_stats;
 
 void teuto_get_stats(teuto_db *db, teuto_stats *out);

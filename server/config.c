@@ -9,6 +9,9 @@
  *              auto_create, series_per_measurement_max, bodies_bytes_max
  *   [tokens]   <name> = <role>:<hex of SHA-256 of the token>   (role write|read|admin;
  *              <role>:blake2b:<hex> for BLAKE2b-256)
+ *   [privacy]  master_key_file                  (docs/PRIVACY.md)
+ *   [measurement.<name>]  the privacy policy of one measurement (docs/PRIVACY.md); the
+ *              engine checks each key (teuto_policy_set) and the whole (teuto_policy_finish)
  *
  * An unknown section or key, or a value out of range, is an error naming the line: a typo
  * must never silently leave a limit at its default. The file is read once at start; nothing is
@@ -17,6 +20,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <ini.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +44,11 @@ void config_init(server_config *cfg) {
   cfg->idle_timeout_s = NET_IDLE_TIMEOUT_S_DEFAULT;
   cfg->request_timeout_s = NET_REQUEST_TIMEOUT_S_DEFAULT;
   cfg->auto_create = 1;
+}
+
+void config_free(server_config *cfg) {
+  teuto_policy_free(cfg->policy);
+  cfg->policy = NULL;
 }
 
 int config_durability_parse(const char *s, teuto_durability *out) {
@@ -77,6 +86,19 @@ static int on_key(void *user, const char *section, const char *name, const char 
   load_state *st = user;
   server_config *cfg = st->cfg;
   unsigned long long n;
+  bool privacy = !strcmp(section, "privacy");
+  if (privacy || !strncmp(section, "measurement.", 12)) {
+    if (!cfg->policy && teuto_policy_new(&cfg->policy) != 0) {
+      st->why = "out of memory";
+      return 0;
+    }
+    const char *why = NULL;
+    if (teuto_policy_set(cfg->policy, privacy ? NULL : section + 12, name, value, &why) != 0) {
+      st->why = why ? why : "invalid privacy setting";
+      return 0;
+    }
+    return 1;
+  }
   if (!strcmp(section, "tokens")) {
     const char *why = NULL;
     if (auth_add(&cfg->auth, name, value, &why) != 0) {
@@ -86,7 +108,7 @@ static int on_key(void *user, const char *section, const char *name, const char 
     return 1;
   }
   if (strcmp(section, "server") != 0) {
-    st->why = "unknown section (want [server] or [tokens])";
+    st->why = "unknown section (want [server], [tokens], [privacy] or [measurement.<name>])";
     return 0;
   }
 #define RANGE(field, lo, hi, msg)                 \

@@ -30,6 +30,8 @@ typedef struct server_config {
   int auto_create;                    /* [server] auto_create: create databases on write; 1 */
   unsigned series_per_measurement_max; /* [server] series_per_measurement_max; 0 = engine's */
   auth_table auth;                    /* [tokens] */
+  teuto_policy *policy;               /* [privacy], [measurement.<name>]; NULL: none (owned;
+                                         finished by the caller with the data dir) */
 } server_config;
 
 /* Fills *cfg with the defaults. */
@@ -38,6 +40,9 @@ void config_init(server_config *cfg);
 /* Reads the INI file at path into cfg (keys it sets replace defaults). Returns 0, or -errno /
  * -EINVAL with a message in err (no secrets in it). */
 int config_load(server_config *cfg, const char *path, char *err, size_t err_cap);
+
+/* Frees what config_load allocated (the policy). */
+void config_free(server_config *cfg);
 
 /* Parses "always|interval|none"; 0 or -EINVAL. */
 int config_durability_parse(const char *s, teuto_durability *out);

@@ -20,8 +20,8 @@ static const int statuses[METRICS_STATUSES - 1] = {200, 204, 400, 401, 403, 404,
 static const char *const endpoint_names[EP_COUNT] = {
     "/write", "/api/v2/write", "/api/v3/write_lp", "/ping", "/health", "/settings", "/metrics", "other"};
 static const char *const proto_names[PROTO_COUNT] = {"http", "tcp"};
-static const char *const reason_names[REASON_COUNT] = {"syntax", "type_conflict", "limit", "other",
-                                                       "unclassified"};
+static const char *const reason_names[REASON_COUNT] = {"syntax", "type_conflict", "limit", "policy",
+                                                       "late", "other", "unclassified"};
 
 const char *metrics_endpoint_name(metrics_endpoint ep) { return endpoint_names[ep]; }
 
@@ -36,6 +36,8 @@ metrics_reason metrics_reason_of(int code) {
     case TEUTO_EINVAL: return REASON_SYNTAX;
     case TEUTO_ETYPE: return REASON_TYPE;
     case TEUTO_ELIMIT: return REASON_LIMIT;
+    case TEUTO_EPOLICY: return REASON_POLICY;
+    case TEUTO_ELATE: return REASON_LATE;
     default: return REASON_OTHER;
   }
 }
@@ -117,6 +119,28 @@ static const db_family db_families[] = {
     {"teuto_db_wal_syncs_total", "counter", "fdatasync calls on the WAL.", offsetof(teuto_stats, wal_syncs)},
     {"teuto_db_flushes_total", "counter", "Memtable flushes.", offsetof(teuto_stats, flushes)},
     {"teuto_db_compactions_total", "counter", "Compactions.", offsetof(teuto_stats, compactions)},
+    {"teuto_db_policy_refused_rows_total", "counter", "Rows refused by the privacy policy.",
+     offsetof(teuto_stats, policy_refused)},
+    {"teuto_db_rollup_inputs_total", "counter", "Rows applied to rollups.",
+     offsetof(teuto_stats, rollup_inputs)},
+    {"teuto_db_rollup_late_rows_total", "counter",
+     "Rows past the allowed lateness of their rollup bucket (refused, or kept raw only).",
+     offsetof(teuto_stats, rollup_late_refused)},
+    {"teuto_db_rollup_late_ignored_total", "counter",
+     "Rollup inputs whose bucket closed while they were being written.",
+     offsetof(teuto_stats, rollup_late_ignored)},
+    {"teuto_db_rollup_bounded_total", "counter",
+     "Rollup inputs not counted: over a contribution bound.", offsetof(teuto_stats, rollup_bounded)},
+    {"teuto_db_rollup_cells_open", "gauge", "Rollup cells whose bucket is still open.",
+     offsetof(teuto_stats, rollup_cells_open)},
+    {"teuto_db_rollup_cells_finalised_total", "counter", "Rollup cells written as rollup rows.",
+     offsetof(teuto_stats, rollup_cells_finalised)},
+    {"teuto_db_disclosure_suppressed_cells_total", "counter",
+     "Cells withheld from public reads (fewer than k contributors).",
+     offsetof(teuto_stats, disclosure_suppressed)},
+    {"teuto_db_disclosure_perturbed_cells_total", "counter",
+     "Cells published with noise (cell key method or differential privacy).",
+     offsetof(teuto_stats, disclosure_perturbed)},
 };
 
 static void render_dbs(sbuf *b, teuto_catalog *cat) {

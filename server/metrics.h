@@ -28,6 +28,8 @@ typedef enum metrics_reason {
   REASON_SYNTAX = 0,  /* TEUTO_EINVAL */
   REASON_TYPE,        /* TEUTO_ETYPE */
   REASON_LIMIT,       /* TEUTO_ELIMIT, over-long TCP lines */
+  REASON_POLICY,      /* TEUTO_EPOLICY: refused by the privacy policy */
+  REASON_LATE,        /* TEUTO_ELATE: past the allowed lateness of its rollup bucket */
   REASON_OTHER,       /* any other code */
   REASON_UNCLASSIFIED,/* rejected past the errors a write call reports one by one */
   REASON_COUNT

@@ -7,13 +7,20 @@
  *                       print every row of a database as line protocol, sorted by series key
  *                       then time (floats round-trip exactly: %.17g); for tests, debugging
  *                       and moving data. Opens the database, so not beside a running server.
+ *   teuto rollup DATA --config FILE --rollup NAME [--db NAME] [--public] [--from NS] [--to NS]
+ *                       print a rollup's closed cells as CSV (one row per cell: bucket start,
+ *                       grouping keys, status, reason, counts, per measure its aggregates);
+ *                       with --public through the measurement's disclosure control. The
+ *                       policy comes from the teutod config file. Not beside a running server.
  *   teuto version       print the library and on-disk format versions
  */
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "teuto.h"
 
 static void usage(FILE *out) {
@@ -22,6 +29,8 @@ static void usage(FILE *out) {
           "  check DIR    validate a database directory (checksums, structure); exit 1 on damage\n"
           "  dump DATA [--db NAME] [--measurement M]\n"
           "               print a database's rows as line protocol (default db: default)\n"
+          "  rollup DATA --config FILE --rollup NAME [--db NAME] [--public] [--from NS] [--to NS]\n"
+          "               print a rollup's cells as CSV (--public: through disclosure control)\n"
           "  version      print versions\n");
 }
 
@@ -140,6 +149,115 @@ static int dump(int argc, char **argv) {
   return 0;
 }
 
+static void csv_str(teuto_str s) {
+  bool quote = false;
+  for (size_t i = 0; i < s.len; i++)
+    quote |= s.ptr[i] == ',' || s.ptr[i] == '"' || s.ptr[i] == '\n' || s.ptr[i] == '\r';
+  if (quote) putchar('"');
+  for (size_t i = 0; i < s.len; i++) {
+    if (s.ptr[i] == '"') putchar('"');
+    putchar(s.ptr[i]);
+  }
+  if (quote) putchar('"');
+}
+
+typedef struct rollup_out {
+  bool header_done;
+} rollup_out;
+
+static int print_cell(void *ctx, const teuto_rollup_cell *c) {
+  rollup_out *o = ctx;
+  static const char *aggs[] = {"count", "sum", "mean", "min", "max", "stddev"};
+  if (!o->header_done) {
+    printf("bucket_ns,group,status,status_reason,count,contributors");
+    for (size_t m = 0; m < c->measure_count; m++)
+      for (int a = 0; a < 6; a++) printf(",%s_%s", c->measures[m].name, aggs[a]);
+    putchar('\n');
+    o->header_done = true;
+  }
+  printf("%" PRId64 ",", c->bucket_ns);
+  for (size_t g = 0; g < c->group_count; g++) {
+    if (g) putchar(';');
+    csv_str(c->group[g].key);
+    putchar('=');
+    csv_str(c->group[g].value);
+  }
+  printf(",%s,%s,", c->suppressed ? "." : "", c->reason ? c->reason : "");
+  if (c->has_count) printf("%" PRIu64, c->count);
+  putchar(',');
+  if (c->has_contributors) printf("%" PRIu64, c->contributors);
+  for (size_t m = 0; m < c->measure_count; m++) {
+    const teuto_rollup_measure *x = &c->measures[m];
+    double v[6] = {(double)x->count, x->sum, x->mean, x->min, x->max, x->stddev};
+    for (int a = 0; a < 6; a++) {
+      putchar(',');
+      if (!(x->present & (1u << a))) continue;
+      if (a == 0) printf("%" PRIu64, x->count);
+      else printf("%.17g", v[a]);
+    }
+  }
+  putchar('\n');
+  return 0;
+}
+
+static int rollup_cmd(int argc, char **argv) {
+  const char *data = NULL, *dbname = "default", *conf = NULL, *rollup = NULL;
+  int64_t from = INT64_MIN, to = INT64_MAX;
+  int mode = TEUTO_ROLLUP_RAW;
+  for (int i = 2; i < argc; i++) {
+    if (!strcmp(argv[i], "--db") && i + 1 < argc) dbname = argv[++i];
+    else if (!strcmp(argv[i], "--config") && i + 1 < argc) conf = argv[++i];
+    else if (!strcmp(argv[i], "--rollup") && i + 1 < argc) rollup = argv[++i];
+    else if (!strcmp(argv[i], "--from") && i + 1 < argc) from = strtoll(argv[++i], NULL, 10);
+    else if (!strcmp(argv[i], "--to") && i + 1 < argc) to = strtoll(argv[++i], NULL, 10);
+    else if (!strcmp(argv[i], "--public")) mode = TEUTO_ROLLUP_PUBLIC;
+    else if (!data && argv[i][0] != '-') data = argv[i];
+    else {
+      usage(stderr);
+      return 2;
+    }
+  }
+  if (!data || !conf || !rollup) {
+    usage(stderr);
+    return 2;
+  }
+  static server_config cfg;
+  config_init(&cfg);
+  char err[512];
+  if (config_load(&cfg, conf, err, sizeof err) != 0 ||
+      (cfg.policy && teuto_policy_finish(cfg.policy, data, err, sizeof err) != 0)) {
+    fprintf(stderr, "teuto rollup: config: %s\n", err);
+    config_free(&cfg);
+    return 2;
+  }
+  teuto_options opt;
+  teuto_options_init(&opt);
+  opt.background = 0;
+  opt.log_level = TEUTO_LOG_WARN;
+  opt.policy = cfg.policy;
+  teuto_catalog *cat;
+  teuto_db *db;
+  int rc = teuto_catalog_open(data, &opt, &cat);
+  if (rc == 0) {
+    rc = teuto_catalog_db(cat, dbname, 0, &db);
+    if (rc) teuto_catalog_close(cat);
+  }
+  if (rc) {
+    fprintf(stderr, "teuto rollup: %s (database %s): %s\n", data, dbname, teuto_strerror(rc));
+    config_free(&cfg);
+    return 2;
+  }
+  rollup_out o = {false};
+  rc = teuto_rollup_read(db, rollup, from, to, mode, print_cell, &o);
+  int crc = teuto_catalog_close(cat);
+  config_free(&cfg);
+  if (rc || crc) {
+    fprintf(stderr, "teuto rollup: %s\n", teuto_strerror(rc ? rc : crc));
+    return 1;
+  }
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
     usage(argc < 2 ? stderr : stdout);
@@ -150,6 +268,7 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (!strcmp(argv[1], "dump")) return dump(argc, argv);
+  if (!strcmp(argv[1], "rollup")) return rollup_cmd(argc, argv);
   if (!strcmp(argv[1], "check")) {
     if (argc != 3) {
       usage(stderr);

@@ -145,6 +145,15 @@ int main(int argc, char **argv) {
   pthread_sigmask(SIG_BLOCK, &sigs, NULL);
   signal(SIGPIPE, SIG_IGN);
 
+  if (cfg.policy) {
+    char err[512];
+    if (teuto_policy_finish(cfg.policy, cfg.data_dir, err, sizeof err) != 0) {
+      fprintf(stderr, "teutod: config: %s\n", err);
+      config_free(&cfg);
+      return 2;
+    }
+  }
+
   http_bodies_budget_set(cfg.bodies_bytes_max);
   teuto_options opt;
   teuto_options_init(&opt);
@@ -152,6 +161,7 @@ int main(int argc, char **argv) {
   if (cfg.sync_interval_ms) opt.sync_interval_ms = cfg.sync_interval_ms;
   if (cfg.series_per_measurement_max) opt.series_per_measurement_max = cfg.series_per_measurement_max;
   opt.log = log_sink;
+  opt.policy = cfg.policy;
   teuto_catalog *cat = NULL;
   int rc = teuto_catalog_open(cfg.data_dir, &opt, &cat);
   if (rc) {
@@ -205,6 +215,7 @@ int main(int argc, char **argv) {
   fprintf(stderr, "teutod: flushing and closing the databases\n");
   int frc = teuto_catalog_flush(cat);
   int crc = teuto_catalog_close(cat);
+  config_free(&cfg);
   if (frc || crc) {
     fprintf(stderr, "teutod: shutdown: %s\n", teuto_strerror(frc ? frc : crc));
     return 1;

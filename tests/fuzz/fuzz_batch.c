@@ -1,6 +1,7 @@
 /*
  * fuzz_batch.c — WAL payloads (write batches) from hostile bytes: batch_decode must reject
- * anything malformed with an error and never read outside the payload or over-allocate.
+ * anything malformed with an error and never read outside the payload or over-allocate;
+ * version 2 payloads carry rollup inputs and finalisation marks as well.
  */
 #include <stdint.h>
 
@@ -13,6 +14,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     for (uint32_t r = 0; r < v.row_count; r++) {
       if (v.row_series[r] >= v.series_count) __builtin_trap();
       if (v.row_field_off[r] + v.row_field_n[r] > v.entry_count) __builtin_trap();
+    }
+    /* version 2: rollup inputs point inside the payload's own tables */
+    for (uint32_t i = 0; i < v.input_count; i++) {
+      if (v.in_row[i] >= 0) {
+        if ((uint32_t)v.in_row[i] >= v.row_count) __builtin_trap();
+        continue;
+      }
+      if (v.in_meas[i] >= v.rmeas_count) __builtin_trap();
+      if (v.in_val_off[i] + v.in_val_n[i] > v.in_val_count) __builtin_trap();
+      for (uint32_t k = 0; k < v.in_val_n[i]; k++)
+        if (v.in_val_idx[v.in_val_off[i] + k] >= v.rmeas_measure_n[v.in_meas[i]]) __builtin_trap();
     }
   }
   batch_view_free(&v);
