@@ -1068,6 +1068,9 @@ static int flush_locked(teuto_db *db) {
   memtable *imm = db->mt;
   /* WAL frames an open rollup cell still needs stay (rollup.h invariant 4) */
   uint64_t keep_lsn = rollup_keep_lsn(db->ru);
+  /* a governed measurement without its policy now: its open cells' inputs are in the WAL but
+   * not in memory, so no segment may go until the policy is back */
+  if (db->ungoverned_count) keep_lsn = 1;
   /* sort under mu: readers copy from imm under mu and must not see it half-sorted */
   for (uint32_t i = 0; i < imm->count && rc == 0; i++) rc = mt_series_sort(imm, imm->list[i]);
   if (rc) {

@@ -477,17 +477,46 @@ static int cmp_cstr(const void *a, const void *b) {
   return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Whether path (a file that may not exist yet) lies inside dir. */
+/* The absolute, lexically normalised form of path ("." and ".." resolved, no symlinks
+ * followed) into out. */
+static void abs_path(const char *path, char *out, size_t cap) {
+  char tmp[2 * PATH_MAX + 2];
+  if (path[0] == '/') {
+    snprintf(tmp, sizeof tmp, "%s", path);
+  } else {
+    char cwd[PATH_MAX];
+    if (!getcwd(cwd, sizeof cwd)) snprintf(cwd, sizeof cwd, ".");
+    snprintf(tmp, sizeof tmp, "%s/%s", cwd, path);
+  }
+  size_t n = 0;
+  out[0] = 0;
+  for (char *save = NULL, *seg = strtok_r(tmp, "/", &save); seg; seg = strtok_r(NULL, "/", &save)) {
+    if (!strcmp(seg, ".")) continue;
+    if (!strcmp(seg, "..")) {
+      while (n > 0 && out[n - 1] != '/') n--;
+      if (n > 0) n--;
+      out[n] = 0;
+      continue;
+    }
+    n += (size_t)snprintf(out + n, cap - n, "/%s", seg);
+    if (n >= cap) n = cap - 1;
+  }
+  if (!n) snprintf(out, cap, "/");
+}
+
+/* Whether path (a file that may not exist yet) lies inside dir (which may not exist yet
+ * either): compared after resolving symlinks where the paths exist, lexically otherwise. */
 static bool path_inside(const char *path, const char *dir) {
   char dreal[PATH_MAX], preal[PATH_MAX], parent[PATH_MAX];
-  if (!realpath(dir, dreal)) return false; /* no data dir yet: nothing can be inside it */
+  if (!realpath(dir, dreal)) abs_path(dir, dreal, sizeof dreal);
   snprintf(parent, sizeof parent, "%s", path);
   char *slash = strrchr(parent, '/');
   if (slash == parent) parent[1] = 0;
   else if (slash) *slash = 0;
   else snprintf(parent, sizeof parent, ".");
-  if (!realpath(parent, preal)) return false;
+  if (!realpath(parent, preal)) abs_path(parent, preal, sizeof preal);
   size_t n = strlen(dreal);
+  if (n == 1) return true; /* the data dir is / */
   return !strncmp(preal, dreal, n) && (preal[n] == 0 || preal[n] == '/');
 }
 

@@ -78,6 +78,10 @@ typedef struct day {
   uint64_t *tok;
   uint32_t *cells;       /* finest cells entered by each token */
   uint32_t cap, count;
+  uint64_t *pair;        /* (token, finest cell) pairs seen this day, hashed; a set of its
+                            own because a cell may be closed and gone (or, after a reopen,
+                            never rebuilt) while the day is still open */
+  uint32_t pair_cap, pair_count;
 } day;
 
 typedef struct rmeas {
@@ -162,6 +166,7 @@ static void cell_free(cell *c) {
 static void day_clear(day *d) {
   free(d->tok);
   free(d->cells);
+  free(d->pair);
   *d = (day){.day = INT64_MIN};
 }
 
@@ -236,6 +241,26 @@ static int tok_grow(uint64_t **tab, uint32_t **val, uint32_t *cap, uint32_t coun
 
 static bool tok_has(const uint64_t *tab, uint32_t cap, uint64_t tok) {
   return cap && tab[tok_slot(tab, cap, tok)] == tok;
+}
+
+/* Adds key (never 0) to the set (tab, cap, count). 0 or -ENOMEM. */
+static int set_add(uint64_t **tab, uint32_t *cap, uint32_t *count, uint64_t key) {
+  if ((*count + 1) * 2 > *cap) {
+    uint32_t nc = *cap ? *cap * 2 : 64;
+    uint64_t *nt = calloc(nc, sizeof *nt);
+    if (!nt) return -ENOMEM;
+    for (uint32_t i = 0; i < *cap; i++)
+      if ((*tab)[i]) nt[tok_slot(nt, nc, (*tab)[i])] = (*tab)[i];
+    free(*tab);
+    *tab = nt;
+    *cap = nc;
+  }
+  uint32_t i = tok_slot(*tab, *cap, key);
+  if ((*tab)[i] != key) {
+    (*tab)[i] = key;
+    (*count)++;
+  }
+  return 0;
 }
 
 /* ---- cells ---- */
@@ -362,14 +387,13 @@ int rollup_apply(rollup_state *st, uint64_t lsn, const privacy_input *in, const 
   uint64_t gh = group_hash(in->group);
   day *d = NULL;
   bool new_day_cell = false;
+  uint64_t pair = 0;
   if (in->has_contributor) {
     d = day_get(rm, floor_to(in->time_ns, DAY_NS) / DAY_NS, lsn);
-    /* entering a finest cell it is not in yet? */
-    table *t0 = &rm->t[0];
-    cell *c0 = cell_find(t0, floor_to(in->time_ns, t0->width_ns), in->group,
-                         cell_hash(floor_to(in->time_ns, t0->width_ns), gh));
-    new_day_cell = !c0 || !tok_has(c0->tok, c0->tok_cap, tok);
-    if (new_day_cell && d) {
+    /* entering a finest cell it has not entered today? */
+    pair = tok_norm(cell_hash(floor_to(in->time_ns, rm->t[0].width_ns), gh) ^ (tok * 0x9e3779b97f4a7c15ull));
+    new_day_cell = d && !tok_has(d->pair, d->pair_cap, pair);
+    if (new_day_cell) {
       uint32_t i = d->cap ? tok_slot(d->tok, d->cap, tok) : 0;
       if (d->cap && d->tok[i] == tok && d->cells[i] >= pm->cells_per_day_max) {
         st->stats.bounded++;
@@ -414,7 +438,10 @@ int rollup_apply(rollup_state *st, uint64_t lsn, const privacy_input *in, const 
         acc_add(&c->acc[val_idx[in->val_off + k]], val[in->val_off + k]);
     counted_any = true;
   }
-  if (new_day_cell && d && counted_any) {
+  /* The day counts the cell even when its bucket was already final (an input that raced with
+   * the closing, or a replayed one whose cell is in the parts): live and replay then agree. */
+  (void)counted_any;
+  if (new_day_cell) {
     int rc = tok_grow(&d->tok, &d->cells, &d->cap, d->count);
     if (rc) return rc;
     uint32_t i = tok_slot(d->tok, d->cap, tok);
@@ -424,6 +451,7 @@ int rollup_apply(rollup_state *st, uint64_t lsn, const privacy_input *in, const 
       d->count++;
     }
     d->cells[i]++;
+    if ((rc = set_add(&d->pair, &d->pair_cap, &d->pair_count, pair))) return rc;
   }
   st->stats.inputs++;
   return 0;
@@ -537,8 +565,8 @@ int rollup_take_closed(rollup_state *st, const teuto_row **rows, size_t *n,
             pp = &c->next;
             continue;
           }
-          char *g = (char *)st->text.data + st->text.len;
-          memcpy(g, c->group, c->group_len);
+          char *g = st->text.data ? (char *)st->text.data + st->text.len : (char *)"";
+          if (c->group_len) memcpy(g, c->group, c->group_len); /* no group_by: empty key */
           st->text.len += c->group_len;
           int nt = privacy_group_tags((teuto_str){g, c->group_len}, st->tags + tg,
                                       PRIVACY_GROUP_MAX);
