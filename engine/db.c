@@ -803,11 +803,14 @@ int teuto_write_rows(teuto_db *db, const teuto_row *rows, size_t row_count, int 
         ungoverned(db, rows[i].measurement))
       e = TEUTO_EPOLICY;
     bool input = pstatus && !e && pb->has_in[i];
-    if (input && (e = rollup_check(db->ru, pb->in[i].pm, rows[i].time_ns))) {
-      if (e == TEUTO_ELATE) rollup_count_late(db->ru);
+    if (input && (e = rollup_check(db->ru, &pb->in[i], rows[i].time_ns))) {
       input = false;
-      /* with raw retention the row itself is still good; aggregate-only rows are refused */
-      if (src[i].field_count) e = 0;
+      /* a late row with raw retention is still a good raw row (counted; its rollups skip
+       * it); aggregate-only late rows, and rows over the open-cell limit, are refused */
+      if (e == TEUTO_ELATE) {
+        rollup_count_late(db->ru);
+        if (src[i].field_count) e = 0;
+      }
     }
     if (!e && (!pstatus || src[i].field_count)) e = resolve_row(db, b, &src[i]);
     if (!e && input)
@@ -1235,7 +1238,7 @@ int teuto_series_foreach(teuto_db *db, teuto_str measurement,
     pthread_mutex_unlock(&db->mu);
     return -ENOMEM;
   }
-  memcpy(snap, db->reg.by_id, n * sizeof *snap);
+  if (n) memcpy(snap, db->reg.by_id, n * sizeof *snap);
   pthread_mutex_unlock(&db->mu);
   int rc = 0;
   for (uint32_t i = 0; i < n && rc == 0; i++) {

@@ -443,8 +443,8 @@ int teuto_policy_set(teuto_policy *p, const char *measurement, const char *key,
       m->lateness_ns = 0;
       return 0;
     }
-    if (privacy_duration_parse(value, &m->lateness_ns)) {
-      *why = "allowed_lateness is a duration like 10m or 1h";
+    if (privacy_duration_parse(value, &m->lateness_ns) || m->lateness_ns > 86400ll * 1000000000ll) {
+      *why = "allowed_lateness is a duration like 10m or 1h, at most 1d";
       return TEUTO_EINVAL;
     }
     return 0;
@@ -549,6 +549,12 @@ static int finish_meas(privacy_meas *m, char *err, size_t cap) {
                         "(e.g. 15m, 1h, 1d)");
     if ((86400ll * 1000000000ll) % m->width_ns[w] && m->width_ns[w] % (86400ll * 1000000000ll))
       return finish_err(err, cap, m, "a rollup width must divide a day or be whole days");
+    /* pseudonyms change at midnight UTC: a wider bucket would count one person once a day */
+    if (m->width_ns[w] > 86400ll * 1000000000ll && m->contributor >= 0)
+      return finish_err(err, cap, m,
+                        "a rollup counting distinct contributors can be at most 1d wide "
+                        "(pseudonyms change every day, so a longer bucket would count one "
+                        "person once per day)");
     width_name(m->width_ns[w], m->width_name[w], sizeof m->width_name[w]);
   }
   if (!m->raw_retention_set) m->raw_retention_days = 0;

@@ -15,7 +15,8 @@
  *              cells_per_day_max / ε (one contributor enters at most that many cells a day);
  *              the threshold is applied to the noisy count; row counts and measures are not
  *              released (their sensitivity is unbounded without value clamping). Before any
- *              cell, ε is spent for every UTC day of the range in the ledger.
+ *              cell, ε is spent for every UTC day of the range in the ledger, under the
+ *              measurement's name: all its widths share one budget.
  *
  * Invariants:
  *  1. a public read never hands out a value of a cell with fewer than k true contributors
@@ -102,14 +103,14 @@ static void dp_scale(const privacy_meas *pm, uint64_t *num, uint64_t *den) {
 }
 
 /* Opens the ledger and the CSPRNG on first use and spends ε for the days of [from, to). */
-static int dp_spend(teuto_db *db, const char *rollup, const privacy_meas *pm, int64_t from,
+static int dp_spend(teuto_db *db, const char *key, const privacy_meas *pm, int64_t from,
                     int64_t to) {
   pthread_mutex_lock(&db->dp_mu);
   int rc = 0;
   if (!db->ledger) rc = dp_ledger_open(db->dir, &db->ledger);
   if (rc == 0 && !db->rng) rc = dp_rng_new_system(&db->rng);
   if (rc == 0)
-    rc = dp_ledger_spend(db->ledger, rollup, floor_div(from, DAY_NS), floor_div(to - 1, DAY_NS),
+    rc = dp_ledger_spend(db->ledger, key, floor_div(from, DAY_NS), floor_div(to - 1, DAY_NS),
                          pm->dp_epsilon_micro, pm->dp_budget_micro);
   pthread_mutex_unlock(&db->dp_mu);
   return rc;
@@ -237,7 +238,8 @@ int teuto_rollup_read(teuto_db *db, const char *rollup, int64_t from_ns, int64_t
   int rc;
   if (pub && pm->method == DISCLOSURE_DP) {
     if (from_ns == INT64_MIN || to_ns == INT64_MAX) return TEUTO_EINVAL;
-    if ((rc = dp_spend(db, rollup, pm, from_ns, to_ns))) return rc;
+    /* the budget is the measurement's: every width releases the same people's data */
+    if ((rc = dp_spend(db, pm->name, pm, from_ns, to_ns))) return rc;
   }
   key_list keys = {0};
   teuto_str meas = {rollup, strlen(rollup)};

@@ -330,14 +330,17 @@ static int cell_get(table *t, const privacy_meas *pm, int64_t bucket, teuto_str 
 
 /* ---- checks and inputs ---- */
 
-int rollup_check(rollup_state *st, const privacy_meas *pm, int64_t time_ns) {
-  rmeas *rm = find_meas(st, pm);
+int rollup_check(rollup_state *st, const privacy_input *in, int64_t time_ns) {
+  rmeas *rm = find_meas(st, in->pm);
   if (!rm) return 0;
-  int64_t b = floor_to(time_ns, rm->t[0].width_ns);
-  if (b < rm->t[0].finalised_until) return TEUTO_ELATE;
-  if (rm->has_watermark && b + rm->t[0].width_ns + pm->lateness_ns <= rm->watermark)
+  const table *t0 = &rm->t[0];
+  int64_t b = floor_to(time_ns, t0->width_ns);
+  if (b < t0->finalised_until) return TEUTO_ELATE;
+  if (rm->has_watermark && b + t0->width_ns + in->pm->lateness_ns <= rm->watermark)
     return TEUTO_ELATE;
-  if (rm->t[0].count >= pm->cells_open_max) return TEUTO_ELIMIT;
+  if (t0->count >= in->pm->cells_open_max &&
+      !cell_find(t0, b, in->group, cell_hash(b, group_hash(in->group))))
+    return TEUTO_ELIMIT;
   return 0;
 }
 

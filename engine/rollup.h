@@ -46,9 +46,9 @@ typedef struct rollup_stats {
 int rollup_state_new(const teuto_policy *policy, rollup_state **out);
 void rollup_state_free(rollup_state *st);
 
-/* Before the WAL: whether an input at time_ns of measurement pm is past the allowed lateness
- * (TEUTO_ELATE) or over the open cell limit (TEUTO_ELIMIT), else 0. */
-int rollup_check(rollup_state *st, const privacy_meas *pm, int64_t time_ns);
+/* Before the WAL: whether input in (of a row at time_ns) is past the allowed lateness
+ * (TEUTO_ELATE) or would open a new finest cell past cells_open_max (TEUTO_ELIMIT), else 0. */
+int rollup_check(rollup_state *st, const privacy_input *in, int64_t time_ns);
 
 /* Applies one input written in the frame at lsn (live or in replay). pairs: measure index and
  * value. 0 or -ENOMEM. */
