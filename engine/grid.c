@@ -172,16 +172,28 @@ int grid_size_parse(const char *s, uint32_t *size_m) {
 /* Writes v in decimal (a leading '-' if negative) at out; returns the digits written. At
  * most 20 bytes. */
 static int put_dec(char *out, long long v) {
+  static const char pairs[] = "00010203040506070809101112131415161718192021222324"
+                              "25262728293031323334353637383940414243444546474849"
+                              "50515253545556575859606162636465666768697071727374"
+                              "75767778798081828384858687888990919293949596979899";
   char tmp[24];
-  int n = 0, len = 0;
+  int n = 24, len = 0;
   unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
-  do {
-    tmp[n++] = (char)('0' + u % 10);
-    u /= 10;
-  } while (u);
+  while (u >= 100) { /* two digits per division */
+    unsigned r = (unsigned)(u % 100);
+    u /= 100;
+    n -= 2;
+    memcpy(tmp + n, pairs + 2 * r, 2);
+  }
+  if (u >= 10) {
+    n -= 2;
+    memcpy(tmp + n, pairs + 2 * u, 2);
+  } else {
+    tmp[--n] = (char)('0' + u);
+  }
   if (v < 0) out[len++] = '-';
-  while (n) out[len++] = tmp[--n];
-  return len;
+  memcpy(out + len, tmp + n, (size_t)(24 - n));
+  return len + 24 - n;
 }
 
 int grid_cell_id(double lat_deg, double lon_deg, uint32_t size_m, char *out, size_t cap) {
