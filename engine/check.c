@@ -5,14 +5,16 @@
  * What it checks: the manifest's checksum and structure; every listed part's header, footer,
  * directory and every block's checksum and structure (part_check_blocks), and that the
  * part's totals agree with its manifest entry; every WAL segment's frames
- * (wal_check_segment). Files in parts/ that the manifest does not list are reported as
- * information, not as damage (an interrupted flush leaves them; the next open removes them).
+ * (wal_check_segment); the DP ledger's checksum and structure (dp_ledger_validate). Files in
+ * parts/ that the manifest does not list are reported as information, not as damage (an
+ * interrupted flush leaves them; the next open removes them).
  */
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "disclosure.h"
 #include "manifest.h"
 #include "part.h"
 #include "wal.h"
@@ -100,6 +102,22 @@ int teuto_check(const char *dir, teuto_check_fn fn, void *ctx) {
     }
     closedir(d);
   }
+  /* the DP ledger, if public differentially private reads ever ran here */
+  snprintf(path, sizeof path, "%s/%s", dir, DP_LEDGER_FILE);
+  uint8_t *buf = NULL;
+  size_t len = 0;
+  rc = io_read_file(io, path, &buf, &len);
+  if (rc == 0) {
+    int v = dp_ledger_validate(buf, len);
+    if (v) {
+      report(fn, ctx, path, teuto_strerror(v));
+      problems++;
+    }
+  } else if (rc != -ENOENT) {
+    report(fn, ctx, path, teuto_strerror(rc));
+    problems++;
+  }
+  free(buf);
   manifest_free(&man);
   io_close(io);
   return problems;
