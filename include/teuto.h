@@ -417,6 +417,55 @@ int teuto_catalog_foreach(teuto_catalog *cat, int (*fn)(void *ctx, const char *n
 /* Flushes every open database (for shutdown); returns the first error. */
 int teuto_catalog_flush(teuto_catalog *cat);
 
+/* ---- queries: the InfluxQL subset of docs/QUERY.md ---- */
+
+/* Where a query's results go, statement by statement, series by series, row by row. Every
+ * callback returns 0 to go on or non-zero to stop the query (that value is returned). All
+ * pointers are borrowed for the call. */
+typedef struct teuto_query_sink {
+  void *ctx;
+  int (*statement_begin)(void *ctx, uint32_t statement_id);
+  /* A result series: its name (the measurement, or "databases", "measurements", ...), its
+   * group's tags (GROUP BY), and its column names; the first column of a SELECT is "time". */
+  int (*series_begin)(void *ctx, const char *name, const teuto_tag *tags, size_t tag_count,
+                      const char *const *columns, size_t column_count);
+  /* One row of column_count values; a null value has type 0. Times are TEUTO_INT ns. */
+  int (*row)(void *ctx, const teuto_value *values, size_t column_count);
+  int (*series_end)(void *ctx);
+  /* The statement ended: error 0, or its code and a message (static or borrowed) such as
+   * "measurement not found" — the other statements still run. */
+  int (*statement_end)(void *ctx, uint32_t statement_id, int error, const char *message);
+} teuto_query_sink;
+
+#define TEUTO_QUERY_RAW 0     /* a role with raw access (read, admin): everything */
+#define TEUTO_QUERY_PUBLIC 1  /* only rollups, through disclosure control */
+
+typedef struct teuto_query_options {
+  int64_t now_ns;             /* what now() means; 0: the wall clock */
+  int access;                 /* TEUTO_QUERY_RAW or TEUTO_QUERY_PUBLIC */
+  int admin;                  /* 1: CREATE DATABASE and DROP MEASUREMENT are allowed */
+  size_t rows_max;            /* rows one statement may return before it is cut with an error;
+                                 0 = 10 000 000 */
+} teuto_query_options;
+
+/* A query that does not parse: where and why. */
+typedef struct teuto_query_error {
+  size_t pos;                 /* byte offset in the text */
+  char message[200];          /* "found X, expected Y at line L, char C" */
+} teuto_query_error;
+
+/*
+ * Parses text (len bytes) and runs its statements against database db of cat (NULL or "":
+ * "default"), handing results to sink. A text that does not parse runs nothing: the return is
+ * TEUTO_EINVAL with *err filled. Otherwise every statement runs; a statement's own failure
+ * (no such measurement, a type it cannot aggregate, not allowed) goes to statement_end and
+ * the next one runs. Returns 0, TEUTO_EINVAL (syntax), a sink's non-zero value, or -ENOMEM.
+ * Any thread; several queries may run at once, also beside writes.
+ */
+int teuto_query(teuto_catalog *cat, const char *db, const char *text, size_t len,
+                const teuto_query_options *opt, const teuto_query_sink *sink,
+                teuto_query_error *err);
+
 /* ---- statistics and checking ---- */
 
 #define TEUTO_SYNC_BUCKETS 24
