@@ -784,7 +784,7 @@ static void test_group_by_time(void **state) {
                         F_USAGE, F_LOAD};
     for (int g = 0; g < 4; g++) {
       const rser *s = &st->s[g];
-      const char *host = "abcd" + g;
+      const char *host = &"abcd"[g];
       char h[2] = {host[0], 0};
       assert_string_equal(s->tv[0], h);
       int mask = g == 0 ? 3 : 1 << (g + 1);
