@@ -14,7 +14,9 @@
  * batch and encoded as a WAL payload; the frame is compressed with mu released (so several
  * writers compress at once); under mu again it is appended (wal_append_prepared assigns its
  * LSN) and its rows go into the memtable in the same step; then, with mu released,
- * wal_commit waits for the durability mode (group commit across writers).
+ * wal_commit waits for the durability mode (group commit across writers), or, with
+ * TEUTO_WRITE_NO_WAIT, wal_commit_async hands the commit to the WAL's commit thread and the
+ * caller watches teuto_durable_lsn.
  *
  * Flush: under flush_mu, the memtable is frozen (imm) and the WAL rotated under mu; parts
  * are written from imm without mu; the manifest is stored (atomic rename) with flushed_lsn =
@@ -580,7 +582,9 @@ int teuto_open(const char *dir, const teuto_options *opt, teuto_db **out) {
   wal_options wo = {.durability = db->opt.durability,
                     .sync_interval_ms = db->opt.sync_interval_ms,
                     .segment_bytes_max = 64ull << 20,
-                    .disable_io_uring = db->opt.disable_io_uring != 0};
+                    .disable_io_uring = db->opt.disable_io_uring != 0,
+                    .notify_fn = db->opt.durable_notify,
+                    .notify_ctx = db->opt.durable_notify_ctx};
   if ((rc = wal_open(db->wal_dir, &wo, next_lsn, &db->wal))) goto fail;
   db->stats.series_count = db->reg.series_count;
   if (db->opt.background) {
@@ -757,7 +761,7 @@ static int apply_batch(teuto_db *db, const batch *b, const privacy_batch *pb, ui
 
 int teuto_write_rows(teuto_db *db, const teuto_row *rows, size_t row_count, int *row_status,
                      unsigned flags, teuto_write_result *res) {
-  teuto_write_result r = {0, 0, 0, 0};
+  teuto_write_result r = {0, 0, 0, 0, 0};
   int rc = 0;
   uint64_t lsn = 0;
   /* Phase 1, under mu: resolve the rows against the registry and encode the WAL payload. */
@@ -876,7 +880,9 @@ unlock:
   batch_give(db, wb);
   pthread_mutex_unlock(&db->mu);
   if (rc == 0 && lsn) {
-    rc = wal_commit(db->wal, lsn);
+    /* NO_WAIT: the commit thread commits; the caller waits through teuto_durable_lsn */
+    rc = flags & TEUTO_WRITE_NO_WAIT ? wal_commit_async(db->wal, lsn) : wal_commit(db->wal, lsn);
+    r.lsn = rc ? 0 : lsn;
     if (rc) {
       pthread_mutex_lock(&db->mu);
       if (!db->failed) db->failed = rc;
@@ -959,6 +965,20 @@ int teuto_sync(teuto_db *db) {
   }
   return rc;
 }
+
+int teuto_wait_durable(teuto_db *db, uint64_t lsn) {
+  int rc = wal_commit(db->wal, lsn);
+  if (rc && rc != TEUTO_EINVAL) {
+    pthread_mutex_lock(&db->mu);
+    if (!db->failed) db->failed = rc;
+    pthread_mutex_unlock(&db->mu);
+  }
+  return rc;
+}
+
+/* Only the WAL is asked, as the wait of a write is (wal_commit): a NO_WAIT write is
+ * acknowledged exactly when a waiting one would have been. */
+int teuto_durable_lsn(teuto_db *db, uint64_t *lsn) { return wal_committed_lsn(db->wal, lsn); }
 
 /* ---- flush ---- */
 

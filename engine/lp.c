@@ -794,9 +794,10 @@ static int write_all_or_nothing(teuto_db *db, lp_parser *p, lp_cursor *cur, int 
     r->rows_rejected = b.lines;
     return TEUTO_ELIMIT;
   }
-  teuto_write_result wr = {0, 0, 0, 0};
+  teuto_write_result wr = {0, 0, 0, 0, 0};
   if (b.row_count == 0) return 0;
-  int rc = teuto_write_rows(db, b.rows, b.row_count, status, TEUTO_WRITE_ALL_OR_NOTHING, &wr);
+  unsigned flags = TEUTO_WRITE_ALL_OR_NOTHING | (opt->no_wait ? TEUTO_WRITE_NO_WAIT : 0);
+  int rc = teuto_write_rows(db, b.rows, b.row_count, status, flags, &wr);
   if (rc == TEUTO_EPARTIAL) {
     for (size_t k = 0; k < b.row_count; k++)
       if (status[k]) add_error(opt, r, b.row_line_no[k], status[k], engine_reason(status[k]));
@@ -805,12 +806,13 @@ static int write_all_or_nothing(teuto_db *db, lp_parser *p, lp_cursor *cur, int 
   }
   if (rc) return rc;
   r->rows_written = wr.accepted_count;
+  r->lsn = wr.lsn;
   return 0;
 }
 
 int teuto_write_lp(teuto_db *db, const char *buf, size_t len, const teuto_lp_options *opt,
                    teuto_lp_result *res) {
-  teuto_lp_result r = {0, 0, 0, 0, 0};
+  teuto_lp_result r = {0, 0, 0, 0, 0, 0};
   lp_config cfg = {0};
   cfg.line_max_bytes = opt && opt->line_max_bytes ? opt->line_max_bytes : TEUTO_LP_LINE_MAX;
   if (cfg.line_max_bytes > LP_LINE_MAX_CEILING) cfg.line_max_bytes = LP_LINE_MAX_CEILING;
@@ -839,13 +841,15 @@ int teuto_write_lp(teuto_db *db, const char *buf, size_t len, const teuto_lp_opt
     lp_batch b;
     lp_parse_batch(p, &cur, &b);
     r.lines += b.lines;
-    teuto_write_result wr = {0, 0, 0, 0};
+    teuto_write_result wr = {0, 0, 0, 0, 0};
     if (b.row_count) {
-      int wrc = teuto_write_rows(db, b.rows, b.row_count, status, 0, &wr);
+      unsigned flags = opt && opt->no_wait ? TEUTO_WRITE_NO_WAIT : 0;
+      int wrc = teuto_write_rows(db, b.rows, b.row_count, status, flags, &wr);
       if (wrc && wrc != TEUTO_EPARTIAL) {
         rc = wrc; /* nothing of this batch is acknowledged; stop */
         break;
       }
+      if (wr.lsn) r.lsn = wr.lsn; /* LSNs grow: durable through the last is durable through all */
     }
     r.rows_written += wr.accepted_count;
     r.rows_rejected += b.error_count + wr.rejected_count;

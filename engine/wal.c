@@ -47,6 +47,12 @@
  * INTERVAL mode: a thread wakes every sync_interval_ms, writes pending frames (taking the
  * writer role) or fdatasyncs what is written (with its own io_ctx, concurrently with writes).
  *
+ * COMMITS WITHOUT WAITING. wal_commit_async(lsn) asks for the same as wal_commit without
+ * blocking: it raises async_lsn and wakes the commit thread (started on first use), which
+ * takes the writer role whenever a frame <= async_lsn is not committed yet and no other thread
+ * writes. The caller learns the outcome from wal_committed_lsn, after opt.notify_fn told it
+ * that the committed LSN (ALWAYS: synced_lsn, else written_lsn) moved or the WAL failed.
+ *
  * INVARIANTS
  *   W1. LSNs are assigned consecutively under `mu`; the pending buffer holds frames in LSN
  *       order; written_lsn <= next_lsn - 1 and synced_lsn <= written_lsn.
@@ -62,6 +68,10 @@
  *       rotation waits for it (`sync_inflight`) before closing the fd.
  *   W7. Steady state allocates nothing: two pending buffers and the LZ4 state are reused;
  *       a buffer grown past WAL_BUFFER_KEEP_BYTES_MAX by a huge frame is freed after use.
+ *   W8. notify_fn runs under mu after every change of the committed LSN or of failed_rc, so
+ *       a listener that reads wal_committed_lsn after its notification (or after it last
+ *       looked) misses no progress and no failure; wal_committed_lsn reports a failure
+ *       before any LSN, as wait_durable does (W4).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -127,9 +137,15 @@ struct wal {
   pthread_mutex_t mu;         /* guards everything below */
   pthread_cond_t cv;          /* broadcast when the writer role or a sync finishes */
   pthread_cond_t tick_cv;     /* wakes the interval thread early (close) */
+  pthread_cond_t commit_cv;   /* wakes the commit thread: a new async_lsn, or close */
   pthread_t sync_thread;
   bool sync_thread_started;
-  bool stop;                  /* the interval thread must exit */
+  pthread_t commit_thread;
+  bool commit_thread_started;
+  bool stop;                  /* the interval and commit threads must exit */
+  uint64_t async_lsn;         /* highest LSN wal_commit_async asked for */
+  uint64_t notified_lsn;      /* committed LSN when notify_fn last ran (W8) */
+  bool notified_failed;       /* failed_rc was set when notify_fn last ran */
 
   tbuf pend;                  /* encoded frames not yet handed to a writer (W1) */
   tbuf out;                   /* the writer's buffer while it writes; empty otherwise */
@@ -554,11 +570,28 @@ out:
 
 /* ================================================================ the writer ==== */
 
+/* The LSN up to which wal_commit returns 0: synced in ALWAYS mode, else written. */
+static uint64_t committed_lsn_locked(const wal *w) {
+  return w->opt.durability == TEUTO_DURABILITY_ALWAYS ? w->synced_lsn : w->written_lsn;
+}
+
+/* After written_lsn, synced_lsn or failed_rc may have changed: tells the listener (W8). */
+static void notify_locked(wal *w) {
+  if (!w->opt.notify_fn) return;
+  uint64_t lsn = committed_lsn_locked(w);
+  bool failed = w->failed_rc != 0;
+  if (lsn == w->notified_lsn && failed == w->notified_failed) return;
+  w->notified_lsn = lsn;
+  w->notified_failed = failed;
+  w->opt.notify_fn(w->opt.notify_ctx);
+}
+
 static void set_failed_locked(wal *w, int rc, const char *what) {
   if (w->failed_rc) return;
   w->failed_rc = rc;
   teuto_logf(TEUTO_LOG_ERROR, "wal: %s failed in %s: %s; the WAL refuses writes until reopened",
              what, w->dir, teuto_strerror(rc));
+  notify_locked(w);
 }
 
 static void sync_latency_record_locked(wal *w, int64_t ns) {
@@ -681,6 +714,7 @@ static int writer_run_locked(wal *w, bool sync, bool rotate) {
   w->out.len = 0;
   if (w->out.cap > WAL_BUFFER_KEEP_BYTES_MAX) tbuf_free(&w->out); /* W7 */
   w->writing = false;
+  notify_locked(w);
   pthread_cond_broadcast(&w->cv);
   return rc;
 }
@@ -740,8 +774,29 @@ static void *sync_thread_main(void *arg) {
     } else {
       sync_latency_record_locked(w, sync_ns);
       if (target_lsn > w->synced_lsn) w->synced_lsn = target_lsn;
+      notify_locked(w);
     }
     pthread_cond_broadcast(&w->cv);
+  }
+  pthread_mutex_unlock(&w->mu);
+  return NULL;
+}
+
+/* ================================================================ the commit thread ==== */
+
+/* Commits up to async_lsn for callers of wal_commit_async, one group at a time: every frame
+ * pending when it takes the writer role rides that write. */
+static void *commit_thread_main(void *arg) {
+  wal *w = arg;
+  bool sync = w->opt.durability == TEUTO_DURABILITY_ALWAYS;
+  pthread_mutex_lock(&w->mu);
+  while (!w->stop) {
+    if (w->failed_rc || committed_lsn_locked(w) >= w->async_lsn)
+      pthread_cond_wait(&w->commit_cv, &w->mu);
+    else if (w->writing) /* its group may cover async_lsn; if not, the next one is ours */
+      pthread_cond_wait(&w->cv, &w->mu);
+    else
+      (void)writer_run_locked(w, sync, false); /* errors: failed_rc, then notify (W4, W8) */
   }
   pthread_mutex_unlock(&w->mu);
   return NULL;
@@ -755,6 +810,7 @@ static void wal_free(wal *w) {
   free(w->closed);
   tbuf_free(&w->out);
   tbuf_free(&w->pend);
+  pthread_cond_destroy(&w->commit_cv);
   pthread_cond_destroy(&w->tick_cv);
   pthread_cond_destroy(&w->cv);
   pthread_mutex_destroy(&w->mu);
@@ -787,6 +843,7 @@ int wal_open(const char *dir, const wal_options *opt, uint64_t next_lsn, wal **o
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
   pthread_cond_init(&w->tick_cv, &ca);
   pthread_condattr_destroy(&ca);
+  pthread_cond_init(&w->commit_cv, NULL);
 
   w->dir = strdup(dir);
   w->lz4_state = malloc((size_t)LZ4_sizeofState());
@@ -830,6 +887,7 @@ int wal_open(const char *dir, const wal_options *opt, uint64_t next_lsn, wal **o
   w->next_lsn = next_lsn;
   w->written_lsn = next_lsn - 1;
   w->synced_lsn = next_lsn - 1;
+  w->notified_lsn = next_lsn - 1;
 
   if (opt->durability == TEUTO_DURABILITY_INTERVAL) {
     rc = -pthread_create(&w->sync_thread, NULL, sync_thread_main, w);
@@ -846,13 +904,14 @@ fail:
 
 int wal_close(wal *w) {
   if (!w) return 0;
-  if (w->sync_thread_started) {
-    pthread_mutex_lock(&w->mu);
-    w->stop = true;
-    pthread_cond_signal(&w->tick_cv);
-    pthread_mutex_unlock(&w->mu);
-    pthread_join(w->sync_thread, NULL);
-  }
+  pthread_mutex_lock(&w->mu);
+  w->stop = true;
+  pthread_cond_signal(&w->tick_cv);
+  pthread_cond_signal(&w->commit_cv);
+  bool commit_thread = w->commit_thread_started;
+  pthread_mutex_unlock(&w->mu);
+  if (w->sync_thread_started) pthread_join(w->sync_thread, NULL);
+  if (commit_thread) pthread_join(w->commit_thread, NULL);
   int rc;
   pthread_mutex_lock(&w->mu);
   while (w->writing) pthread_cond_wait(&w->cv, &w->mu);
@@ -943,6 +1002,42 @@ int wal_commit(wal *w, uint64_t lsn) {
   pthread_mutex_unlock(&w->mu);
   if (bad) return TEUTO_EINVAL;
   return wait_durable(w, lsn, w->opt.durability == TEUTO_DURABILITY_ALWAYS);
+}
+
+int wal_commit_async(wal *w, uint64_t lsn) {
+  int rc = 0;
+  bool sync_now = false;
+  pthread_mutex_lock(&w->mu);
+  if (lsn == 0 || lsn >= w->next_lsn) rc = TEUTO_EINVAL;
+  else if (w->failed_rc) rc = TEUTO_EFAILED;
+  else if (committed_lsn_locked(w) >= lsn) rc = 0;
+  else {
+    if (!w->commit_thread_started) {
+      int e = pthread_create(&w->commit_thread, NULL, commit_thread_main, w);
+      if (e) {
+        teuto_logf(TEUTO_LOG_WARN, "wal: %s: cannot start the commit thread (%s); committing "
+                   "in the caller", w->dir, teuto_strerror(-e));
+        sync_now = true;
+      } else {
+        w->commit_thread_started = true;
+      }
+    }
+    if (!sync_now) {
+      if (lsn > w->async_lsn) w->async_lsn = lsn;
+      pthread_cond_signal(&w->commit_cv);
+    }
+  }
+  pthread_mutex_unlock(&w->mu);
+  if (sync_now) return wait_durable(w, lsn, w->opt.durability == TEUTO_DURABILITY_ALWAYS);
+  return rc;
+}
+
+int wal_committed_lsn(wal *w, uint64_t *lsn) {
+  pthread_mutex_lock(&w->mu);
+  int rc = w->failed_rc ? TEUTO_EFAILED : 0;
+  *lsn = rc ? 0 : committed_lsn_locked(w);
+  pthread_mutex_unlock(&w->mu);
+  return rc;
 }
 
 int wal_sync(wal *w) {

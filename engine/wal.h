@@ -10,7 +10,10 @@
  *   3. per write batch, under the db's write lock: wal_append() (buffers the frame, assigns
  *      its LSN, cheap); then, outside the lock: wal_commit(lsn), which returns once the frame
  *      is written (INTERVAL/NONE) or written and fdatasync'ed (ALWAYS). Concurrent commits
- *      share one write+fdatasync (group commit): one caller leads, the others wait;
+ *      share one write+fdatasync (group commit): one caller leads, the others wait.
+ *      Or, for a caller that must not block (an event loop): wal_commit_async(lsn) hands the
+ *      commit to the WAL's commit thread, wal_committed_lsn() later says whether it is done,
+ *      and opt.notify_fn says when to look again;
  *   4. at flush: wal_rotate() closes the segment; after the manifest commits the parts,
  *      wal_remove_through(lsn) deletes segments whose frames all have LSN <= lsn.
  * In INTERVAL mode a background thread fdatasyncs every sync_interval_ms.
@@ -31,6 +34,12 @@ typedef struct wal_options {
   uint32_t sync_interval_ms;   /* INTERVAL mode: fdatasync period */
   uint64_t segment_bytes_max;  /* start a new segment past this size (default 64 MiB) */
   bool disable_io_uring;
+  /* Called when the committed LSN (what wal_committed_lsn reports) may have advanced or the
+   * WAL failed; NULL: nobody listens. Runs on whichever thread moved it (a committing caller,
+   * the commit or interval thread, wal_close) with the WAL's lock held: it must not call into
+   * the WAL, and should only wake someone (e.g. write to an eventfd). */
+  void (*notify_fn)(void *ctx);
+  void *notify_ctx;
 } wal_options;
 
 typedef struct wal_stats {
@@ -95,6 +104,18 @@ void wal_prepared_free(wal_prepared *fp);
 
 /* Returns once the frame lsn is written (and, in ALWAYS mode, fdatasync'ed). 0 or error. */
 int wal_commit(wal *w, uint64_t lsn);
+
+/* Asks for wal_commit(lsn) without waiting: the commit thread (started on first use) writes
+ * (ALWAYS: and fdatasyncs) every frame up to lsn. Returns 0 (done already, or under way:
+ * watch wal_committed_lsn), TEUTO_EINVAL (lsn not appended), or TEUTO_EFAILED. If the thread
+ * cannot be started, commits in the caller as wal_commit does (logged). */
+int wal_commit_async(wal *w, uint64_t lsn);
+
+/* Non-blocking: *lsn gets the highest LSN up to which every frame is committed in the
+ * durability mode's sense (ALWAYS: fdatasynced; else written), i.e. for which wal_commit
+ * returns 0 now. Returns 0, or TEUTO_EFAILED once the WAL failed (then *lsn = 0: no commit
+ * succeeds any more, W4). */
+int wal_committed_lsn(wal *w, uint64_t *lsn);
 
 /* Writes and fdatasyncs everything appended so far. 0 or error. */
 int wal_sync(wal *w);

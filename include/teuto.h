@@ -19,7 +19,8 @@
  *
  * THREADS: a teuto_db may be used from several threads at once; writes are serialised inside.
  * An iterator belongs to the thread that opened it. Nothing here calls back into user code
- * except the log sink, which may be called from any thread, including background threads.
+ * except the log sink and the durable_notify hook of teuto_options, which may be called from
+ * any thread, including background threads.
  *
  * LIFETIMES: the engine copies everything a caller passes in; caller memory may be reused as
  * soon as a call returns. Pointers the engine hands out (row views) are borrowed: valid until
@@ -124,6 +125,14 @@ typedef struct teuto_options {
   teuto_log_fn log;                 /* NULL: log to stderr */
   void *log_ctx;
   const teuto_policy *policy;       /* finished policy, or NULL: nothing is governed */
+  /* Called whenever teuto_durable_lsn of a database opened with these options may have
+   * advanced, or the database failed; NULL: not called. For callers of TEUTO_WRITE_NO_WAIT
+   * that must not block (an event loop): the hook wakes them, they call teuto_durable_lsn.
+   * It runs on an engine thread or inside any teuto call on the database, with the engine's
+   * locks held: it must be quick, must not block and must not call any teuto_ function (write
+   * to an eventfd, say). It may be called until teuto_close (teuto_catalog_close) returns. */
+  void (*durable_notify)(void *ctx);
+  void *durable_notify_ctx;
 } teuto_options;
 
 /* Fills *opt with the defaults listed above. */
@@ -202,6 +211,8 @@ typedef struct teuto_write_result {
   size_t rejected_count;    /* rows refused (type conflict, bad names, limits) */
   size_t first_rejected;    /* index of the first refused row, if any */
   int first_error;          /* its error code, 0 if none */
+  uint64_t lsn;             /* the write's position in the WAL, for teuto_wait_durable and
+                               teuto_durable_lsn; 0 if nothing was written */
 } teuto_write_result;
 
 /*
@@ -215,11 +226,20 @@ int teuto_write(teuto_db *db, const teuto_row *rows, size_t row_count, teuto_wri
 /* Flags of teuto_write_rows. */
 #define TEUTO_WRITE_ALL_OR_NOTHING 0x1 /* if any row is refused, write none (and leave the
                                           schema as it was: no field gets a type) */
+#define TEUTO_WRITE_NO_WAIT 0x2        /* return once the rows are in the WAL's buffer and in
+                                          memory (readable), without waiting for the
+                                          durability mode: they are not acknowledged yet.
+                                          The engine commits them in the background; they
+                                          are durable once teuto_durable_lsn reaches res->lsn
+                                          (or teuto_wait_durable(res->lsn) returned 0). */
 
 /* As teuto_write; in addition, when row_status is not NULL, row_status[i] gets 0 for each
  * accepted row and its error code for each refused one (row_count entries). With
  * TEUTO_WRITE_ALL_OR_NOTHING a refusal writes nothing: the return is TEUTO_EPARTIAL with
- * accepted_count 0, and row_status says which rows were at fault. */
+ * accepted_count 0, and row_status says which rows were at fault. With TEUTO_WRITE_NO_WAIT
+ * the call returns (0 or TEUTO_EPARTIAL) before the durability mode is met: the accepted
+ * rows are acknowledged only once teuto_durable_lsn reaches res->lsn (res must not be NULL
+ * then); an error of their commit comes from teuto_durable_lsn / teuto_wait_durable. */
 int teuto_write_rows(teuto_db *db, const teuto_row *rows, size_t row_count, int *row_status,
                      unsigned flags, teuto_write_result *res);
 
@@ -261,6 +281,8 @@ typedef struct teuto_lp_options {
   int all_or_nothing;          /* 1: if any line is refused, write none (InfluxDB 3's
                                   accept_partial=false); buf may then hold at most
                                   TEUTO_LP_ATOMIC_LINES_MAX lines, else TEUTO_ELIMIT */
+  int no_wait;                 /* 1: as TEUTO_WRITE_NO_WAIT: return without waiting for the
+                                  durability mode; res->lsn says what to wait for */
 } teuto_lp_options;
 
 #define TEUTO_LP_ATOMIC_LINES_MAX 4096 /* lines one all-or-nothing write may hold */
@@ -272,6 +294,9 @@ typedef struct teuto_lp_result {
   size_t error_count;        /* errors stored in opt->errors (<= errors_cap) */
   size_t consumed_bytes;     /* bytes of buf parsed: all of it (a last line without a newline
                                 counts as complete) */
+  uint64_t lsn;              /* the WAL position of the call's last write (0: nothing was
+                                written); with no_wait: the rows are durable once
+                                teuto_durable_lsn reaches it */
 } teuto_lp_result;
 
 /*
@@ -286,6 +311,24 @@ int teuto_write_lp(teuto_db *db, const char *buf, size_t len, const teuto_lp_opt
 
 /* Makes every write acknowledged so far durable (fdatasync of the WAL). */
 int teuto_sync(teuto_db *db);
+
+/*
+ * Waits until the durability mode is met for every write up to WAL position lsn (a
+ * teuto_write_result.lsn or teuto_lp_result.lsn), as a write without TEUTO_WRITE_NO_WAIT
+ * would have: ALWAYS: fdatasync'ed; INTERVAL and NONE: written to the WAL file. Returns 0,
+ * TEUTO_EINVAL (no such write yet), or TEUTO_EFAILED / -errno: the handle failed, and no write
+ * that was not acknowledged before will ever be (teuto_write's rule). Any thread.
+ */
+int teuto_wait_durable(teuto_db *db, uint64_t lsn);
+
+/*
+ * Non-blocking: *lsn gets the WAL position up to which every write meets the durability
+ * mode (a write with res->lsn <= *lsn may now be acknowledged). Returns 0, or TEUTO_EFAILED
+ * once the handle's WAL failed: then *lsn is 0 and writes not acknowledged before never will
+ * be, so every pending TEUTO_WRITE_NO_WAIT write must be answered with the error. Any thread;
+ * takes the WAL's lock only for a moment.
+ */
+int teuto_durable_lsn(teuto_db *db, uint64_t *lsn);
 
 /* Writes the whole memtable into immutable part files, commits them to the manifest and
  * deletes the WAL segments they cover. Returns 0 or the error (the WAL still holds the data). */

@@ -1,14 +1,18 @@
 /*
  * test_db.c — the embedded API end to end: write, read back, out-of-order and duplicate
  * writes (last write wins, field by field), flush, WAL replay on reopen, compaction,
- * retention, type conflicts and bad rows, corrupt parts, the directory lock and teuto_check.
+ * retention, type conflicts and bad rows, corrupt parts, the directory lock and teuto_check;
+ * writes that do not wait for durability (TEUTO_WRITE_NO_WAIT, teuto_durable_lsn, the
+ * durable_notify hook, teuto_wait_durable), also when the WAL's fdatasync fails.
  *
  * Expectations come from a reference model kept by the test itself (an array indexed by
  * timestamp holding the last value written per field), never from teuto's own read path.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <fcntl.h>
+#include <time.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -695,6 +699,180 @@ static void test_fault_during_flush(void **state) {
   for (int skip = 0; skip < 12; skip++) run_fault_skip(-ENOSPC, TEUTO_DURABILITY_ALWAYS, 1, skip);
 }
 
+/* ---- writes that do not wait for durability ---- */
+
+typedef struct notifier {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  uint64_t count; /* durable_notify calls */
+} notifier;
+
+static void notifier_fn(void *ctx) { /* under the engine's locks: only count and signal */
+  notifier *n = ctx;
+  pthread_mutex_lock(&n->mu);
+  n->count++;
+  pthread_cond_broadcast(&n->cv);
+  pthread_mutex_unlock(&n->mu);
+}
+
+/* As an event loop waits for a parked write: note the notification count, look at
+ * teuto_durable_lsn, sleep until the next notification (a lost one fails after 10 s). */
+static int wait_notified(teuto_db *db, notifier *n, uint64_t lsn) {
+  for (;;) {
+    pthread_mutex_lock(&n->mu);
+    uint64_t seen = n->count;
+    pthread_mutex_unlock(&n->mu);
+    uint64_t durable = 0;
+    int rc = teuto_durable_lsn(db, &durable);
+    if (rc) return rc;
+    if (durable >= lsn) return 0;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 10;
+    pthread_mutex_lock(&n->mu);
+    while (n->count == seen)
+      if (pthread_cond_timedwait(&n->cv, &n->mu, &ts) == ETIMEDOUT) fail_msg("no notification");
+    pthread_mutex_unlock(&n->mu);
+  }
+}
+
+static void no_wait_run(teuto_durability durability) {
+  char *dir = tu_mkdtemp();
+  notifier n = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+  teuto_options o = tu_quiet_opts();
+  o.durability = durability;
+  o.durable_notify = notifier_fn;
+  o.durable_notify_ctx = &n;
+  teuto_db *db;
+  assert_int_equal(teuto_open(dir, &o, &db), 0);
+  teuto_tag tag = {tu_s("k"), tu_s("v")};
+  uint64_t last = 0;
+  for (int64_t i = 0; i < 50; i++) {
+    teuto_field fl = {tu_s("x"), {.type = TEUTO_INT, .v.i = i * 7}};
+    teuto_row row = {tu_s("nw"), &tag, 1, &fl, 1, T0 + i};
+    teuto_write_result res;
+    assert_int_equal(teuto_write_rows(db, &row, 1, NULL, TEUTO_WRITE_NO_WAIT, &res), 0);
+    assert_int_equal(res.accepted_count, 1);
+    assert_true(res.lsn > last); /* each write its own, growing position */
+    last = res.lsn;
+    if (i % 10 == 9) assert_int_equal(wait_notified(db, &n, last), 0);
+  }
+  /* the rows are readable at once, durable or not */
+  teuto_iter *it;
+  teuto_row_view rv;
+  assert_int_equal(teuto_iter_open(db, tu_s("nw"), &tag, 1, INT64_MIN, INT64_MAX, &it), 0);
+  for (int64_t i = 0; i < 50; i++) {
+    assert_int_equal(teuto_iter_next(it, &rv), 1);
+    assert_int_equal(rv.fields[0].value.v.i, i * 7);
+  }
+  assert_int_equal(teuto_iter_next(it, &rv), 0);
+  teuto_iter_close(it);
+  /* line protocol: a bad line is refused, the good ones get a position to wait for */
+  teuto_lp_error errs[4];
+  teuto_lp_options lo = {.precision = TEUTO_PRECISION_NS, .first_line_no = 1, .errors = errs,
+                         .errors_cap = 4, .no_wait = 1};
+  teuto_lp_result lr;
+  const char *text = "nw,k=v x=1000i 1767225600000001000\nnw,k=v x=oops 1\n"
+                     "nw,k=v x=1001i 1767225600000001001\n";
+  assert_int_equal(teuto_write_lp(db, text, strlen(text), &lo, &lr), TEUTO_EPARTIAL);
+  assert_int_equal(lr.rows_written, 2);
+  assert_true(lr.lsn > last);
+  last = lr.lsn;
+  /* a call that writes nothing has nothing to wait for */
+  const char *bad = "nw,k=v x=oops 1\n";
+  assert_int_equal(teuto_write_lp(db, bad, strlen(bad), &lo, &lr), TEUTO_EPARTIAL);
+  assert_int_equal(lr.lsn, 0);
+  assert_int_equal(wait_notified(db, &n, last), 0);
+  assert_int_equal(teuto_wait_durable(db, last), 0);
+  assert_int_equal(teuto_wait_durable(db, last + 100), TEUTO_EINVAL); /* not written yet */
+  uint64_t durable = 0;
+  assert_int_equal(teuto_durable_lsn(db, &durable), 0);
+  assert_int_equal(durable, last);
+  teuto_stats st;
+  teuto_get_stats(db, &st);
+  if (durability == TEUTO_DURABILITY_ALWAYS) assert_true(st.wal_syncs >= 1);
+  /* the synchronous path still works next to it, and its writes have positions too */
+  teuto_field fl = {tu_s("x"), {.type = TEUTO_INT, .v.i = -1}};
+  teuto_row row = {tu_s("nw"), &tag, 1, &fl, 1, T0 + 5000};
+  teuto_write_result res;
+  assert_int_equal(teuto_write_rows(db, &row, 1, NULL, 0, &res), 0);
+  assert_true(res.lsn > last);
+  assert_int_equal(teuto_durable_lsn(db, &durable), 0);
+  assert_true(durable >= res.lsn);
+  /* a last NO_WAIT write, closed without waiting: close commits it */
+  row.time_ns = T0 + 6000;
+  assert_int_equal(teuto_write_rows(db, &row, 1, NULL, TEUTO_WRITE_NO_WAIT, &res), 0);
+  assert_int_equal(teuto_close(db), 0);
+  pthread_mutex_lock(&n.mu);
+  assert_true(n.count >= 5);
+  pthread_mutex_unlock(&n.mu);
+
+  assert_int_equal(teuto_open(dir, &o, &db), 0);
+  assert_int_equal(teuto_iter_open(db, tu_s("nw"), &tag, 1, INT64_MIN, INT64_MAX, &it), 0);
+  int rows = 0;
+  while (teuto_iter_next(it, &rv) == 1) rows++;
+  teuto_iter_close(it);
+  assert_int_equal(rows, 50 + 2 + 2);
+  assert_int_equal(teuto_close(db), 0);
+  tu_rmrf(dir);
+  free(dir);
+}
+
+static void test_no_wait_always(void **state) {
+  (void)state;
+  no_wait_run(TEUTO_DURABILITY_ALWAYS);
+}
+static void test_no_wait_interval(void **state) {
+  (void)state;
+  no_wait_run(TEUTO_DURABILITY_INTERVAL);
+}
+
+/* The commit thread's fdatasync fails: the waiter is notified and gets the error, never a
+ * durable position; the handle refuses writes; a reopen finds the rows acknowledged before. */
+static void test_no_wait_fsync_failure(void **state) {
+  (void)state;
+  char *dir = tu_mkdtemp();
+  notifier n = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+  teuto_options o = tu_quiet_opts();
+  o.durability = TEUTO_DURABILITY_ALWAYS;
+  o.durable_notify = notifier_fn;
+  o.durable_notify_ctx = &n;
+  o.log_level = TEUTO_LOG_ERROR - 1; /* the expected WAL error is not news here */
+  teuto_db *db;
+  assert_int_equal(teuto_open(dir, &o, &db), 0);
+  teuto_tag tag = {tu_s("k"), tu_s("v")};
+  teuto_field fl = {tu_s("x"), {.type = TEUTO_INT, .v.i = 1}};
+  teuto_row row = {tu_s("nf"), &tag, 1, &fl, 1, T0};
+  teuto_write_result res;
+  assert_int_equal(teuto_write_rows(db, &row, 1, NULL, TEUTO_WRITE_NO_WAIT, &res), 0);
+  assert_int_equal(wait_notified(db, &n, res.lsn), 0); /* acknowledged */
+  fault f = {1, 1, -EIO}; /* the commit thread's write goes through, its fdatasync fails */
+  io_fault_set(fault_hook, &f);
+  row.time_ns = T0 + 1;
+  assert_int_equal(teuto_write_rows(db, &row, 1, NULL, TEUTO_WRITE_NO_WAIT, &res), 0);
+  assert_true(res.lsn > 0);
+  assert_int_equal(wait_notified(db, &n, res.lsn), TEUTO_EFAILED);
+  uint64_t durable = 1;
+  assert_int_equal(teuto_durable_lsn(db, &durable), TEUTO_EFAILED);
+  assert_int_equal(durable, 0);
+  assert_int_equal(teuto_wait_durable(db, res.lsn), TEUTO_EFAILED);
+  row.time_ns = T0 + 2;
+  assert_int_equal(teuto_write_rows(db, &row, 1, NULL, TEUTO_WRITE_NO_WAIT, &res), TEUTO_EFAILED);
+  assert_int_equal(res.lsn, 0);
+  assert_int_not_equal(teuto_close(db), 0);
+  io_fault_set(NULL, NULL);
+  assert_int_equal(teuto_open(dir, &o, &db), 0);
+  teuto_iter *it;
+  teuto_row_view rv;
+  assert_int_equal(teuto_iter_open(db, tu_s("nf"), &tag, 1, INT64_MIN, INT64_MAX, &it), 0);
+  assert_int_equal(teuto_iter_next(it, &rv), 1); /* the acknowledged row */
+  assert_int_equal(rv.time_ns, T0);
+  teuto_iter_close(it);
+  assert_int_equal(teuto_close(db), 0);
+  tu_rmrf(dir);
+  free(dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_write_read_memtable_flush_reopen),
@@ -712,6 +890,9 @@ int main(void) {
       cmocka_unit_test(test_fault_enospc_interval),
       cmocka_unit_test(test_fault_during_flush),
       cmocka_unit_test(test_failed_compaction_backs_off),
+      cmocka_unit_test(test_no_wait_always),
+      cmocka_unit_test(test_no_wait_interval),
+      cmocka_unit_test(test_no_wait_fsync_failure),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

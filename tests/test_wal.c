@@ -13,6 +13,11 @@
  *     returns 0 for a frame that is not on disk, the WAL stays failed (TEUTO_EFAILED), and
  *     every frame whose commit returned 0 is replayed after reopening;
  *   - group commit from several threads in ALWAYS mode (fewer fdatasyncs than commits);
+ *   - commits without waiting (wal_commit_async): the commit thread commits every frame in
+ *     each mode, the listener is notified of every step (a waiter that looks, then sleeps
+ *     until the next notification, never misses one), a frame still pending at close is
+ *     kept, and a write or fdatasync failure reaches the waiter as TEUTO_EFAILED, never as
+ *     a committed LSN;
  *   - segment rotation, wal_rotate, wal_remove_through, wal_check_segment, statistics.
  */
 #include <errno.h>
@@ -27,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -750,6 +756,134 @@ static void test_group_commit_threads(void **state) {
   tmpdir_free(dir);
 }
 
+/* ---- commits without waiting ---- */
+
+typedef struct notifier {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  uint64_t count; /* notifications so far */
+} notifier;
+
+/* wal_options.notify_fn: runs under the WAL's lock, so it only counts and signals */
+static void notifier_fn(void *ctx) {
+  notifier *n = ctx;
+  pthread_mutex_lock(&n->mu);
+  n->count++;
+  pthread_cond_broadcast(&n->cv);
+  pthread_mutex_unlock(&n->mu);
+}
+
+/* Waits as an event loop does: notes the notification count, looks at wal_committed_lsn, and
+ * if lsn is not committed yet sleeps until the next notification (no polling: a lost
+ * notification hangs, and fails after 10 s). Returns 0 or wal_committed_lsn's error. */
+static int wait_notified(wal *w, notifier *n, uint64_t lsn) {
+  for (;;) {
+    pthread_mutex_lock(&n->mu);
+    uint64_t seen = n->count;
+    pthread_mutex_unlock(&n->mu);
+    uint64_t committed = 0;
+    int rc = wal_committed_lsn(w, &committed);
+    if (rc) {
+      assert_int_equal(committed, 0);
+      return rc;
+    }
+    if (committed >= lsn) return 0;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 10;
+    pthread_mutex_lock(&n->mu);
+    while (n->count == seen)
+      if (pthread_cond_timedwait(&n->cv, &n->mu, &ts) == ETIMEDOUT) fail_msg("no notification");
+    pthread_mutex_unlock(&n->mu);
+  }
+}
+
+static void commit_async_run(teuto_durability d) {
+  char *dir = tmpdir_new();
+  notifier n = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+  wal_options o = opts(d, 64 * 1024); /* a few rotations on the way */
+  o.notify_fn = notifier_fn;
+  o.notify_ctx = &n;
+  wal *w = NULL;
+  assert_int_equal(wal_open(dir, &o, 1, &w), 0);
+  log_model want = {0};
+  uint8_t buf[3000];
+  uint64_t lsn = 0, committed = 0;
+  for (int i = 0; i < 200; i++) {
+    size_t len = payload_make(buf, sizeof buf - 1, (uint64_t)i + 7, i);
+    assert_int_equal(wal_append(w, buf, len, &lsn), 0);
+    assert_int_equal(wal_commit_async(w, lsn), 0);
+    model_add(&want, lsn, buf, len);
+    if (i % 50 == 49) assert_int_equal(wait_notified(w, &n, lsn), 0);
+  }
+  assert_int_equal(wait_notified(w, &n, lsn), 0);
+  assert_int_equal(wal_committed_lsn(w, &committed), 0);
+  assert_int_equal(committed, lsn); /* everything appended is committed, nothing more */
+  assert_int_equal(wal_commit(w, lsn), 0); /* at once */
+  assert_int_equal(wal_commit_async(w, lsn), 0);
+  assert_int_equal(wal_commit_async(w, lsn + 1), TEUTO_EINVAL); /* not appended */
+  assert_int_equal(wal_commit_async(w, 0), TEUTO_EINVAL);
+  wal_stats ws;
+  wal_get_stats(w, &ws);
+  assert_int_equal(ws.frames_written, 200);
+  if (d == TEUTO_DURABILITY_ALWAYS) assert_true(ws.syncs >= 1);
+  pthread_mutex_lock(&n.mu);
+  assert_true(n.count >= 4);
+  pthread_mutex_unlock(&n.mu);
+  /* a frame handed to the commit thread and closed at once is still kept */
+  assert_int_equal(wal_append(w, "last", 4, &lsn), 0);
+  assert_int_equal(wal_commit_async(w, lsn), 0);
+  model_add(&want, lsn, "last", 4);
+  assert_int_equal(wal_close(w), 0);
+  log_model got = {0};
+  replay_all(dir, 0, &got, NULL, NULL);
+  model_assert_prefix(&got, &want, want.count);
+  model_free(&got);
+  model_free(&want);
+  tmpdir_free(dir);
+}
+
+static void test_commit_async_always(void **s) { (void)s; commit_async_run(TEUTO_DURABILITY_ALWAYS); }
+static void test_commit_async_interval(void **s) {
+  (void)s;
+  commit_async_run(TEUTO_DURABILITY_INTERVAL);
+}
+static void test_commit_async_none(void **s) { (void)s; commit_async_run(TEUTO_DURABILITY_NONE); }
+
+/* A failed fdatasync (or write) of the commit thread: the waiter is woken and learns the
+ * failure; no LSN is reported committed, and the WAL stays failed. */
+static void test_commit_async_failure(void **state) {
+  (void)state;
+  fault_plan plans[] = {{.fail_fsync_at = 1, .err = -EIO}, {.fail_write_at = 1, .err = -ENOSPC},
+                        {.fail_fsync_at = 3, .err = -EIO}};
+  for (size_t k = 0; k < sizeof plans / sizeof plans[0]; k++) {
+    char *dir = tmpdir_new();
+    notifier n = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+    wal_options o = opts(TEUTO_DURABILITY_ALWAYS, 0);
+    o.notify_fn = notifier_fn;
+    o.notify_ctx = &n;
+    wal *w = NULL;
+    assert_int_equal(wal_open(dir, &o, 1, &w), 0);
+    g_plan = plans[k];
+    io_fault_set(fault_hook, &g_plan);
+    int rc = 0;
+    uint64_t lsn = 0, committed = 0;
+    for (int i = 0; i < 10 && rc == 0; i++) { /* until the fault: 1st commit, or 3rd */
+      rc = wal_append(w, "abc", 3, &lsn);
+      if (rc == 0) rc = wal_commit_async(w, lsn);
+      if (rc == 0) rc = wait_notified(w, &n, lsn);
+    }
+    assert_int_equal(rc, TEUTO_EFAILED);
+    assert_int_equal(wal_committed_lsn(w, &committed), TEUTO_EFAILED);
+    assert_int_equal(committed, 0);
+    assert_int_equal(wal_commit(w, lsn), TEUTO_EFAILED);
+    assert_int_equal(wal_append(w, "d", 1, &lsn), TEUTO_EFAILED);
+    assert_int_equal(wal_close(w), TEUTO_EFAILED);
+    io_fault_set(NULL, NULL);
+    tmpdir_free(dir);
+  }
+}
+
 /* ---- rotation and removal ---- */
 
 static void test_rotation_and_remove(void **state) {
@@ -929,6 +1063,10 @@ int main(void) {
       cmocka_unit_test_teardown(test_fault_short_writes, hook_clear),
       cmocka_unit_test_teardown(test_fault_interval_thread_fsync, hook_clear),
       cmocka_unit_test_teardown(test_group_commit_threads, hook_clear),
+      cmocka_unit_test_teardown(test_commit_async_always, hook_clear),
+      cmocka_unit_test_teardown(test_commit_async_interval, hook_clear),
+      cmocka_unit_test_teardown(test_commit_async_none, hook_clear),
+      cmocka_unit_test_teardown(test_commit_async_failure, hook_clear),
       cmocka_unit_test_teardown(test_rotation_and_remove, hook_clear),
       cmocka_unit_test_teardown(test_check_segment_reports, hook_clear),
       cmocka_unit_test_teardown(test_replay_callback_error_stops, hook_clear),
