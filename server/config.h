@@ -16,7 +16,7 @@ typedef struct server_config {
   char data_dir[CONFIG_PATH_MAX];     /* --data, [server] data; "./data" */
   char http_addr[CONFIG_ADDR_MAX];    /* --http, [server] http; "127.0.0.1:8086" */
   char lp_addr[CONFIG_ADDR_MAX];      /* --lp, [server] lp; "127.0.0.1:8089"; "" or "off": none */
-  char query_addr[CONFIG_ADDR_MAX];   /* --query, [server] query; reserved, not served yet */
+  char query_addr[CONFIG_ADDR_MAX];   /* --query, [server] query; "127.0.0.1:8087"; "off": none */
   char lp_db[TEUTO_DB_NAME_MAX + 1];  /* --lp-db, [server] lp_db: database of TCP writes */
   teuto_durability durability;        /* --durability, [server] durability; interval */
   unsigned sync_interval_ms;          /* [server] sync_interval_ms; 0 = engine default */

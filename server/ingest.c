@@ -17,8 +17,17 @@
  *   GET /health             {"name":"teuto","message":…,"status":"pass",…}
  *   GET /settings           {"config":{"line.proto.support.versions":[1]}} (QuestDB clients)
  *   GET /metrics            Prometheus text (metrics.c)
+ *   GET|POST /query         InfluxQL, InfluxDB 1.x (query.c: a worker thread runs the query,
+ *                           the connection is parked and streams its answer from http_resume)
  *
- * A write answers 204 once teuto_write_lp returned, i.e. once the durability mode is met.
+ * A write answers 204 once the durability mode is met. With durability `always` that is an
+ * fdatasync away, so the loop does not wait for it: it writes with no_wait, parks the
+ * connection with the write's LSN (net_conn_park) and serves other connections; the WAL's
+ * commit thread fdatasyncs, the engine's durable_notify hook wakes the loops (teutod.c), and
+ * http_resume answers once teuto_durable_lsn reaches the LSN — or with 500 if the WAL failed
+ * instead: nothing is acknowledged that is not on disk. Until then the connection reads
+ * nothing more (pipelined requests wait, answers stay in order). In the other modes the wait
+ * is a write into the page cache and the loop simply waits.
  * Bad lines never take the good ones down: the answer is then 400 naming the first
  * INGEST_ERRORS_REPORTED bad lines by number and reason. Nothing a client sent (values, names,
  * tokens) is ever echoed into a response or a log line, except a database name the engine
@@ -46,6 +55,7 @@
 
 #include "auth.h"
 #include "http.h"
+#include "query.h"
 
 static _Thread_local teuto_lp_error tls_errors[INGEST_ERRORS_MAX];
 
@@ -107,6 +117,14 @@ typedef struct http_conn {
   http_parser p;
   metrics_endpoint ep;
   int refused;       /* answered at head time; the connection closes after the answer */
+  /* a write parked until the WAL commits it; the request stays in p until answered */
+  teuto_db *wait_db;           /* NULL: no write waiting */
+  uint64_t wait_lsn;           /* answer once teuto_durable_lsn reaches this */
+  int wait_rc;                 /* teuto_write_lp's return: 0 or TEUTO_EPARTIAL */
+  int wait_all_or_nothing;
+  teuto_lp_result wait_res;
+  teuto_lp_error *wait_errors; /* TEUTO_EPARTIAL: the errors to report (malloc'ed), or NULL */
+  query_job *query;            /* a /query streaming its answer (query.c), or NULL */
 } http_conn;
 
 static void respond(net_conn *c, http_conn *hc, int status, const char *ctype, const char *body,
@@ -184,6 +202,7 @@ static metrics_endpoint route(const http_request *r) {
   if (path_is(r, "/health")) return EP_HEALTH;
   if (path_is(r, "/settings")) return EP_SETTINGS;
   if (path_is(r, "/metrics")) return EP_METRICS;
+  if (path_is(r, "/query")) return EP_QUERY;
   return EP_OTHER;
 }
 
@@ -248,6 +267,10 @@ static int check_auth(const ingest_ctx *x, const http_request *r, unsigned need)
   return AUTH_UNAUTHORIZED;
 }
 
+int ingest_check_auth(const ingest_ctx *x, const http_request *r, unsigned need) {
+  return check_auth(x, r, need);
+}
+
 static unsigned role_needed(metrics_endpoint ep) {
   if (is_write(ep)) return AUTH_ROLE_WRITE;
   if (ep == EP_METRICS) return AUTH_ROLE_READ;
@@ -286,6 +309,9 @@ static int parse_precision(metrics_endpoint ep, const char *s, teuto_precision *
   if (ep == EP_WRITE_V2 && (!strcmp(s, "m") || !strcmp(s, "h"))) return TEUTO_EINVAL;
   return teuto_precision_parse(s, out);
 }
+
+static void write_answer(ingest_ctx *x, http_conn *hc, net_conn *c, int rc, int all_or_nothing,
+                         const teuto_lp_result *res, const teuto_lp_error *errors);
 
 static void handle_write(ingest_ctx *x, http_conn *hc, net_conn *c) {
   const http_request *r = &hc->p.req;
@@ -350,16 +376,45 @@ static void handle_write(ingest_ctx *x, http_conn *hc, net_conn *c) {
   o.line_max_bytes = x->cfg->line_bytes_max;
   o.errors = tls_errors;
   o.errors_cap = INGEST_ERRORS_MAX;
+  o.no_wait = x->cfg->durability == TEUTO_DURABILITY_ALWAYS; /* answered from http_resume */
   teuto_lp_result res;
   memset(&res, 0, sizeof res);
   rc = teuto_write_lp(tdb, r->body, r->body_len, &o, &res);
   count_write(m, PROTO_HTTP, r->body_len, &res);
+  if (o.no_wait && res.lsn && (rc == 0 || rc == TEUTO_EPARTIAL)) {
+    size_t shown = res.error_count < INGEST_ERRORS_REPORTED ? res.error_count : INGEST_ERRORS_REPORTED;
+    if (shown) { /* tls_errors belong to the loop thread: the next request overwrites them */
+      hc->wait_errors = malloc(shown * sizeof *hc->wait_errors);
+      if (!hc->wait_errors) { /* out of memory: wait here instead */
+        int wrc = teuto_wait_durable(tdb, res.lsn);
+        write_answer(x, hc, c, wrc ? wrc : rc, o.all_or_nothing, &res, tls_errors);
+        return;
+      }
+      memcpy(hc->wait_errors, tls_errors, shown * sizeof *hc->wait_errors);
+    }
+    hc->wait_db = tdb;
+    hc->wait_lsn = res.lsn;
+    hc->wait_rc = rc;
+    hc->wait_all_or_nothing = o.all_or_nothing;
+    hc->wait_res = res;
+    net_conn_park(c); /* then http_resume answers */
+    return;
+  }
+  write_answer(x, hc, c, rc, o.all_or_nothing, &res, tls_errors);
+}
+
+/* Answers a write that teuto_write_lp (and, for a parked one, the wait for durability)
+ * finished with rc; errors holds its first min(res->error_count, INGEST_ERRORS_REPORTED)
+ * bad lines. */
+static void write_answer(ingest_ctx *x, http_conn *hc, net_conn *c, int rc, int all_or_nothing,
+                         const teuto_lp_result *res, const teuto_lp_error *errors) {
+  metrics *m = x->m;
   if (rc == 0) {
     metrics_request(m, hc->ep, 204);
     respond(c, hc, 204, NULL, NULL, 0, NULL);
     return;
   }
-  if (rc == TEUTO_ELIMIT && o.all_or_nothing) {
+  if (rc == TEUTO_ELIMIT && all_or_nothing) {
     respond_error(c, hc, m, 413, "accept_partial=false takes at most 4096 lines per request; "
                                  "nothing was written");
     return;
@@ -372,20 +427,20 @@ static void handle_write(ingest_ctx *x, http_conn *hc, net_conn *c) {
     respond_error(c, hc, m, 500, msg);
     return;
   }
-  size_t shown = res.error_count < INGEST_ERRORS_REPORTED ? res.error_count : INGEST_ERRORS_REPORTED;
+  size_t shown = res->error_count < INGEST_ERRORS_REPORTED ? res->error_count : INGEST_ERRORS_REPORTED;
   char buf[4096];
   jbuf b = {buf, 0, sizeof buf};
   buf[0] = 0;
   char item[256];
   if (hc->ep == EP_WRITE_V3) {
-    jputs(&b, o.all_or_nothing
+    jputs(&b, all_or_nothing
                   ? "{\"error\":\"write rejected (accept_partial=false): no line was written\",\"data\":["
                   : "{\"error\":\"partial write of line protocol occurred\",\"data\":[");
     for (size_t i = 0; i < shown; i++) {
       snprintf(item, sizeof item, "%s{\"line_number\":%llu,\"error_message\":\"", i ? "," : "",
-               (unsigned long long)tls_errors[i].line_no);
+               (unsigned long long)errors[i].line_no);
       jputs(&b, item);
-      jescape(&b, tls_errors[i].message);
+      jescape(&b, errors[i].message);
       jputs(&b, "\"}");
     }
     jputs(&b, "]}");
@@ -394,12 +449,12 @@ static void handle_write(ingest_ctx *x, http_conn *hc, net_conn *c) {
                                     : "{\"error\":\"partial write: ");
     for (size_t i = 0; i < shown; i++) {
       snprintf(item, sizeof item, "%sline %llu: ", i ? "; " : "",
-               (unsigned long long)tls_errors[i].line_no);
+               (unsigned long long)errors[i].line_no);
       jputs(&b, item);
-      jescape(&b, tls_errors[i].message);
+      jescape(&b, errors[i].message);
     }
     snprintf(item, sizeof item, "%sdropped=%llu\"}", shown ? " " : "",
-             (unsigned long long)res.rows_rejected);
+             (unsigned long long)res->rows_rejected);
     jputs(&b, item);
   }
   metrics_request(m, hc->ep, 400);
@@ -415,6 +470,9 @@ static void handle_request(ingest_ctx *x, http_conn *hc, net_conn *c) {
     case EP_WRITE_V2:
     case EP_WRITE_V3:
       handle_write(x, hc, c);
+      return;
+    case EP_QUERY: /* query.c answers, or parks c and streams from http_resume */
+      if (query_http_start(x, c, r, &hc->query) == QUERY_HTTP_CLOSE) hc->refused = 1;
       return;
     case EP_PING:
       if (!get && !head && r->method != HTTP_POST) break;
@@ -478,6 +536,43 @@ static void *http_open(void *ctx, net_conn *c) {
   return hc;
 }
 
+/* After a request was answered: readies the parser for the next one. Returns 0 if the
+ * connection closes after the answer (the rest of its input is dropped). */
+static int request_end(http_conn *hc, net_conn *c) {
+  int keep = hc->p.req.keep_alive && !hc->refused && !net_conn_stopping(c);
+  http_parser_reset(&hc->p);
+  hc->ep = EP_OTHER;
+  return keep;
+}
+
+static void wait_clear(http_conn *hc) {
+  free(hc->wait_errors);
+  hc->wait_errors = NULL;
+  hc->wait_db = NULL;
+}
+
+/* A parked write: answers it once the WAL committed it or failed. */
+static int http_resume(void *ctx, void *state, net_conn *c) {
+  ingest_ctx *x = ctx;
+  http_conn *hc = state;
+  if (hc->query) { /* a /query: done once the worker's last byte is queued */
+    int r = query_http_resume(hc->query, c);
+    if (r <= 0) return r;
+    query_http_free(hc->query);
+    hc->query = NULL;
+    if (!request_end(hc, c)) net_conn_close_after_send(c);
+    return 1;
+  }
+  uint64_t lsn = 0;
+  int rc = teuto_durable_lsn(hc->wait_db, &lsn);
+  if (rc == 0 && lsn < hc->wait_lsn) return 0;
+  write_answer(x, hc, c, rc ? rc : hc->wait_rc, hc->wait_all_or_nothing, &hc->wait_res,
+               hc->wait_errors);
+  wait_clear(hc);
+  if (!request_end(hc, c)) net_conn_close_after_send(c); /* as respond() did: input dropped */
+  return 1;
+}
+
 static ssize_t http_data(void *ctx, void *state, net_conn *c, const char *buf, size_t len) {
   ingest_ctx *x = ctx;
   http_conn *hc = state;
@@ -495,10 +590,8 @@ static ssize_t http_data(void *ctx, void *state, net_conn *c, const char *buf, s
     }
     if (r == HTTP_DONE) {
       handle_request(x, hc, c);
-      int keep = hc->p.req.keep_alive && !hc->refused && !net_conn_stopping(c);
-      http_parser_reset(&hc->p);
-      hc->ep = EP_OTHER;
-      if (!keep) return (ssize_t)len;
+      if (hc->wait_db || hc->query) return (ssize_t)off; /* parked: http_resume finishes it */
+      if (!request_end(hc, c)) return (ssize_t)len;
       continue;
     }
     /* a parse error: answer with the parser's status, then close */
@@ -523,13 +616,15 @@ static void http_close(void *ctx, void *state, const char *rest, size_t rest_len
   (void)rest_len;
   http_conn *hc = state;
   if (!hc) return;
+  wait_clear(hc); /* a parked write whose client left: committed, never answered */
+  query_http_free(hc->query); /* a query whose client left: cancelled */
   http_parser_free(&hc->p);
   free(hc);
 }
 
 net_handler ingest_http_handler(const server_config *cfg) {
   (void)cfg;
-  net_handler h = {http_open, http_data, http_busy, http_close, NET_READ_BYTES};
+  net_handler h = {http_open, http_data, http_busy, http_close, http_resume, NET_READ_BYTES};
   return h;
 }
 
@@ -640,6 +735,8 @@ static void tcp_close(void *ctx, void *state, const char *rest, size_t rest_len)
 }
 
 net_handler ingest_tcp_handler(const server_config *cfg) {
-  net_handler h = {tcp_open, tcp_data, tcp_busy, tcp_close, cfg->line_bytes_max + NET_READ_BYTES + 1};
+  /* every write waits for its commit in the loop (no parking) */
+  net_handler h = {tcp_open, tcp_data, tcp_busy, tcp_close, NULL,
+                   cfg->line_bytes_max + NET_READ_BYTES + 1};
   return h;
 }

@@ -25,4 +25,10 @@ typedef struct ingest_ctx {
 net_handler ingest_http_handler(const server_config *cfg);
 net_handler ingest_tcp_handler(const server_config *cfg);
 
+struct http_request;
+/* The access check of the HTTP endpoints, for query.c: the request's credentials
+ * (Authorization Token/Bearer/Basic, or the p parameter) against role mask need. AUTH_OK,
+ * AUTH_UNAUTHORIZED (none or unknown) or AUTH_FORBIDDEN. Any thread. */
+int ingest_check_auth(const ingest_ctx *x, const struct http_request *r, unsigned need);
+
 #endif /* TEUTO_INGEST_H */

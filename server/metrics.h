@@ -18,6 +18,7 @@ typedef enum metrics_endpoint {
   EP_HEALTH,
   EP_SETTINGS,
   EP_METRICS,
+  EP_QUERY,        /* GET|POST /query (query.c) */
   EP_OTHER,        /* unknown paths and unparseable requests */
   EP_COUNT
 } metrics_endpoint;

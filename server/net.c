@@ -15,22 +15,41 @@
  *   - otherwise it waits for EPOLLIN, reads at most NET_READ_BYTES per wake-up (fairness
  *     between connections of one loop) and offers all unconsumed input to the handler.
  *
+ * PARKING. A handler whose request must wait for something outside the loop (teutod: the
+ * WAL's fdatasync under durability `always`) parks the connection (net_conn_park) and returns;
+ * the loop serves its other connections meanwhile. A parked connection is watched for nothing
+ * but queued output (EPOLLOUT) and errors: a reset closes it. Whoever finishes the awaited
+ * work calls net_server_wake from any thread, which writes the eventfd of every loop that has
+ * parked connections (parked_count > 0); the loop then calls resume for each of them, and a
+ * connection whose resume returns 1 is unparked and its buffered input processed. No wake-up
+ * is lost: parked_count is raised before the first resume looks at the awaited state, and a
+ * waker changes that state before it reads parked_count (the engine does both under its WAL
+ * lock, and resume reads the state under the same lock).
+ * A parked connection's resume also runs when all its queued output has been sent: a
+ * handler streams a long answer that way (query.c: a worker thread produces, resume hands
+ * the next piece to net_conn_send), never holding more than it chose to queue.
+ *
  * TIMERS. epoll_wait wakes at least every NET_TICK_MS; then the loop closes connections idle
  * longer than idle_timeout_s, connections inside one request for longer than
  * request_timeout_s (a slow client dribbling a byte now and then is never idle), and
- * lingering ones past their deadline. A linear sweep is fine:
+ * lingering ones past their deadline; parked connections are exempt (unless their peer leaves
+ * queued output unread for idle_timeout_s). A linear sweep is fine:
  * connections_max bounds the list.
  *
  * STOP (net_server_stop, from the main thread after SIGTERM/SIGINT): each loop stops watching
  * the listeners (the last one closes them), closes connections that are between requests,
- * and keeps serving the busy ones until they finish or drain_timeout_ms passes; then the
- * thread ends. The caller then flushes and closes the engine.
+ * and keeps serving the busy ones (parked ones included: they are answered when resumed)
+ * until they finish or drain_timeout_ms passes; then the thread ends. The caller then
+ * flushes and closes the engine, and only then frees the server (net_server_wake may be
+ * called until the engine is closed).
  *
  * INVARIANTS.
  *  1. A net_conn is touched only by its loop thread.
  *  2. in_len <= in_cap <= handler.in_bytes_max; out_len <= out_cap <= out_bytes_max.
  *  3. open_count counts accepted, not yet closed connections over all loops and never
  *     exceeds connections_max.
+ *  4. parked_count counts the loop's connections with parked set; a parked connection's
+ *     handler data callback is never called, and its epoll events are EPOLLOUT or nothing.
  */
 #include "net.h"
 
@@ -78,6 +97,7 @@ struct net_conn {
   int lingering;        /* write side shut down; dropping input until EOF or deadline */
   int64_t linger_deadline_ms;
   int dead;             /* close after the current callback */
+  int parked;           /* waiting for its handler's resume (invariant 4) */
   uint32_t events;      /* epoll events currently registered */
   char name[24];
   net_conn *prev, *next;
@@ -91,6 +111,7 @@ struct net_loop {
   int started;
   net_conn *conns;      /* doubly linked list of this loop's connections */
   unsigned conn_count;
+  atomic_uint parked_count; /* parked connections (read by net_server_wake's threads) */
   int stop_seen;
   int64_t drain_deadline_ms;
 };
@@ -293,8 +314,15 @@ static void conn_set_events(net_conn *c, uint32_t events) {
   if (epoll_ctl(c->loop->epfd, EPOLL_CTL_MOD, c->fd, &ev) == 0) c->events = events;
 }
 
+static void conn_unpark(net_conn *c) {
+  if (!c->parked) return;
+  c->parked = 0;
+  atomic_fetch_sub(&c->loop->parked_count, 1);
+}
+
 static void conn_close(net_conn *c, const char *rest, size_t rest_len) {
   net_loop *l = c->loop;
+  conn_unpark(c);
   if (c->l->h.close) c->l->h.close(c->l->ctx, c->state, rest, rest_len);
   epoll_ctl(l->epfd, EPOLL_CTL_DEL, c->fd, NULL);
   close(c->fd);
@@ -312,6 +340,23 @@ size_t net_conn_pending(const net_conn *c) { return c->out_len - c->out_off; }
 int net_conn_stopping(const net_conn *c) { return atomic_load(&c->loop->s->stopping); }
 const char *net_conn_name(const net_conn *c) { return c ? c->name : "-"; }
 void net_conn_close_after_send(net_conn *c) { c->close_after_send = 1; }
+
+void net_conn_park(net_conn *c) {
+  if (c->parked || !c->l->h.resume) return;
+  c->parked = 1;
+  atomic_fetch_add(&c->loop->parked_count, 1); /* before the first resume looks (no lost wake) */
+}
+
+void net_server_wake(net_server *s) {
+  for (unsigned i = 0; i < s->loop_count; i++) {
+    net_loop *l = &s->loops[i];
+    if (atomic_load(&l->parked_count) == 0) continue;
+    uint64_t one = 1;
+    if (write(l->evfd, &one, sizeof one) < 0) {
+      /* the counter is saturated: the loop is awake anyway */
+    }
+  }
+}
 
 /* Writes as much pending output as the socket takes. Returns 0 or -errno (connection dead). */
 static int conn_flush(net_conn *c) {
@@ -378,7 +423,7 @@ int net_conn_send(net_conn *c, const void *data, size_t len) {
 /* Offers buffered input to the handler and settles what follows: events, graceful close. */
 static void conn_process(net_conn *c) {
   const net_handler *h = &c->l->h;
-  if (c->in_len > 0 && !c->lingering && !c->close_after_send && !c->dead) {
+  while (c->in_len > 0 && !c->parked && !c->lingering && !c->close_after_send && !c->dead) {
     ssize_t used = h->data(c->l->ctx, c->state, c, c->in, c->in_len);
     if (used < 0) {
       conn_close(c, NULL, 0);
@@ -387,11 +432,23 @@ static void conn_process(net_conn *c) {
     if ((size_t)used > c->in_len) used = (ssize_t)c->in_len;
     memmove(c->in, c->in + used, c->in_len - (size_t)used);
     c->in_len -= (size_t)used;
+    if (c->parked) {
+      /* the first look, after parked_count went up; done already: go on with the input */
+      int r = c->dead ? 0 : h->resume(c->l->ctx, c->state, c);
+      if (r < 0) {
+        conn_close(c, NULL, 0);
+        return;
+      }
+      if (r == 0) break;
+      conn_unpark(c);
+      continue;
+    }
     if (c->in_len == c->in_cap && c->in_cap == h->in_bytes_max && net_conn_pending(c) == 0) {
       /* the handler cannot make progress with a full buffer: a protocol bug or abuse */
       conn_close(c, NULL, 0);
       return;
     }
+    break;
   }
   if (c->dead) {
     conn_close(c, NULL, 0);
@@ -399,6 +456,10 @@ static void conn_process(net_conn *c) {
   }
   if (net_conn_pending(c) > 0) {
     conn_set_events(c, EPOLLOUT);
+    return;
+  }
+  if (c->parked) { /* nothing to read or send until resumed; errors are always reported */
+    conn_set_events(c, 0);
     return;
   }
   if (c->close_after_send && !c->lingering) {
@@ -454,12 +515,42 @@ static void conn_readable(net_conn *c) {
   conn_process(c);
 }
 
+/* A wake-up: asks a parked connection's handler whether its wait is over. */
+static void conn_resume(net_conn *c) {
+  int r = c->l->h.resume(c->l->ctx, c->state, c);
+  if (r == 0) { /* still waiting; a streaming handler may have queued output */
+    if (c->dead) conn_close(c, NULL, 0);
+    else conn_set_events(c, net_conn_pending(c) > 0 ? EPOLLOUT : 0);
+    return;
+  }
+  if (r < 0) {
+    conn_close(c, NULL, 0);
+    return;
+  }
+  conn_unpark(c);
+  c->last_ms = now_ms(); /* idle from now on, not from before the wait */
+  conn_process(c);       /* sends the answer, then pipelined input or the graceful close */
+}
+
+static void loop_resume_parked(net_loop *l) {
+  if (atomic_load(&l->parked_count) == 0) return;
+  net_conn *next;
+  for (net_conn *c = l->conns; c; c = next) {
+    next = c->next; /* conn_resume may close c, never another connection */
+    if (c->parked) conn_resume(c);
+  }
+}
+
 static void conn_writable(net_conn *c) {
   if (conn_flush(c) != 0) {
     conn_close(c, NULL, 0);
     return;
   }
   if (net_conn_pending(c) > 0) return;
+  if (c->parked) { /* a handler streaming its answer (query.c) refills it from resume */
+    conn_resume(c);
+    return;
+  }
   conn_process(c); /* input held back while output was pending, or the graceful close */
 }
 
@@ -518,6 +609,13 @@ static void loop_sweep(net_loop *l, int64_t now) {
       if (now >= c->linger_deadline_ms) conn_close(c, NULL, 0);
       continue;
     }
+    if (c->parked) { /* waiting for the engine, not for the peer: no timeouts but the drain, */
+      /* and the idle timeout while its client does not read what it was sent */
+      if ((l->stop_seen && now >= l->drain_deadline_ms) ||
+          (idle_ms > 0 && net_conn_pending(c) > 0 && now - c->last_ms > idle_ms))
+        conn_close(c, NULL, 0);
+      continue;
+    }
     if (idle_ms > 0 && now - c->last_ms > idle_ms) {
       conn_close(c, NULL, 0);
       continue;
@@ -544,22 +642,26 @@ static void *loop_run(void *arg) {
   for (;;) {
     int n = epoll_wait(l->epfd, evs, NET_EVENTS_MAX, NET_TICK_MS);
     if (n < 0 && errno != EINTR) break;
+    int woken = 0;
     for (int i = 0; i < n; i++) {
       uint64_t tag = evs[i].data.u64;
       if (tag == TAG_EVENTFD) {
         uint64_t v;
         if (read(l->evfd, &v, sizeof v) < 0) { /* spurious wake-up */
         }
+        woken = 1; /* resumed after the batch: resuming may close connections it names */
       } else if (tag < NET_LISTENERS_MAX) {
         if (!l->stop_seen) loop_accept(l, (unsigned)tag);
       } else {
         /* only a connection's own events close it, and each fd appears once per wait, so
          * no event of this batch refers to a connection closed earlier in the batch */
         net_conn *c = evs[i].data.ptr;
-        if (evs[i].events & (EPOLLOUT)) conn_writable(c);
+        if (c->parked && (evs[i].events & (EPOLLERR | EPOLLHUP))) conn_close(c, NULL, 0);
+        else if (evs[i].events & (EPOLLOUT)) conn_writable(c);
         else conn_readable(c);
       }
     }
+    if (woken) loop_resume_parked(l); /* after the read: a later wake-up is seen next time */
     int64_t now = now_ms();
     if (!l->stop_seen && atomic_load(&s->stopping)) {
       l->stop_seen = 1;
@@ -604,12 +706,20 @@ void net_server_stop(net_server *s) {
   }
 }
 
-void net_server_destroy(net_server *s) {
-  if (!s) return;
-  net_server_stop(s);
+void net_server_join(net_server *s) {
   for (unsigned i = 0; i < s->loop_count; i++) {
     net_loop *l = &s->loops[i];
     if (l->started) pthread_join(l->thread, NULL);
+    l->started = 0;
+  }
+}
+
+void net_server_destroy(net_server *s) {
+  if (!s) return;
+  net_server_stop(s);
+  net_server_join(s);
+  for (unsigned i = 0; i < s->loop_count; i++) {
+    net_loop *l = &s->loops[i];
     while (l->conns) conn_close(l->conns, NULL, 0);
     if (l->epfd >= 0) close(l->epfd);
     if (l->evfd >= 0) close(l->evfd);

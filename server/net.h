@@ -37,6 +37,14 @@ typedef struct net_handler {
    * holds the bytes not consumed (e.g. a last line without a newline); otherwise rest is NULL.
    * Nothing can be sent any more. */
   void (*close)(void *ctx, void *state, const char *rest, size_t rest_len);
+  /* For a parked connection (net_conn_park): called once right after the callback that
+   * parked it, and again on its loop after every net_server_wake and whenever all of its
+   * queued output has been sent (so a handler may stream an answer: query.c; it may call
+   * net_conn_send here, also when it returns 0). Returns 0 while still
+   * waiting, 1 when done (the answer is queued; the connection is unparked and its buffered
+   * input offered again), or a negative value to close the connection now. NULL if the
+   * protocol never parks. */
+  int (*resume)(void *ctx, void *state, net_conn *c);
   size_t in_bytes_max; /* input buffer limit: data must consume before it fills up */
 } net_handler;
 
@@ -72,7 +80,11 @@ int net_server_start(net_server *s);
  * a signal handler). */
 void net_server_stop(net_server *s);
 
-/* Waits for the loop threads to end and frees everything. NULL is a no-op. */
+/* After net_server_stop: waits for the loop threads to end (every connection is closed by
+ * then). The server stays allocated, so net_server_wake may still be called. */
+void net_server_join(net_server *s);
+
+/* Stops, joins, and frees everything. NULL is a no-op. */
 void net_server_destroy(net_server *s);
 
 /* Number of open connections now. */
@@ -93,6 +105,18 @@ size_t net_conn_pending(const net_conn *c);
  * closes or NET_LINGER_MS passes, then close (so a client still sending gets the response
  * instead of a reset). */
 void net_conn_close_after_send(net_conn *c);
+
+/* Parks c from inside its data callback, which then returns at once: the request waits for
+ * something outside the loop (the engine's durable LSN), and the loop serves other
+ * connections meanwhile. While parked, nothing is read from c (pipelined input stays
+ * buffered), it is busy for stop and times out only when it has unsent output that its peer
+ * does not read for idle_timeout_s; output already queued is still sent; a peer that resets the connection closes it (the close callback runs). The handler's
+ * resume callback ends the wait. */
+void net_conn_park(net_conn *c);
+
+/* Any thread: every loop with parked connections runs their resume callbacks soon. Safe
+ * until net_server_destroy (also after the loops ended). */
+void net_server_wake(net_server *s);
 
 /* 1 once the server is stopping (a handler answers with Connection: close). */
 int net_conn_stopping(const net_conn *c);

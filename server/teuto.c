@@ -12,15 +12,33 @@
  *                       grouping keys, status, reason, counts, per measure its aggregates);
  *                       with --public through the measurement's disclosure control. The
  *                       policy comes from the teutod config file. Not beside a running server.
+ *   teuto query [--db D] [--format table|csv|json] [--epoch E]
+ *               [--http HOST:PORT [--token T] | --dir DATA [--config FILE] [--public]] [QUERY]
+ *                       run InfluxQL (docs/QUERY.md). --http (the default, 127.0.0.1:8086):
+ *                       against teutod's /query, with a tiny HTTP/1.1 client on POSIX sockets
+ *                       (chunked=true&epoch=ns, each line of the answer one JSON object,
+ *                       replayed into the same formatter as --dir). --dir: straight on a data
+ *                       directory with teuto_catalog_open + teuto_query, raw access (--public:
+ *                       through disclosure control; --config: the privacy policy). Output
+ *                       (qformat.c): an aligned table per series when stdout is a terminal,
+ *                       else InfluxDB's CSV (times in ns), or --format json (InfluxDB's JSON).
+ *                       Statement errors go to stderr (JSON: into the document); exit 0, 1 if
+ *                       a statement failed, 2 for usage, connection, HTTP or parse errors.
  *   teuto version       print the library and on-disk format versions
  */
+#include <errno.h>
 #include <inttypes.h>
+#include <netdb.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "config.h"
+#include "qformat.h"
 #include "teuto.h"
 
 static void usage(FILE *out) {
@@ -31,6 +49,11 @@ static void usage(FILE *out) {
           "               print a database's rows as line protocol (default db: default)\n"
           "  rollup DATA --config FILE --rollup NAME [--db NAME] [--public] [--from NS] [--to NS]\n"
           "               print a rollup's cells as CSV (--public: through disclosure control)\n"
+          "  query [--db D] [--format table|csv|json] [--epoch E]\n"
+          "        [--http HOST:PORT [--token T] | --dir DATA [--config FILE] [--public]] [QUERY|-]\n"
+          "               run InfluxQL against teutod (default --http 127.0.0.1:8086; token also\n"
+          "               from $TEUTO_TOKEN) or straight on a data directory; the query from\n"
+          "               stdin without QUERY; table on a terminal, else CSV\n"
           "  version      print versions\n");
 }
 
@@ -258,6 +281,664 @@ static int rollup_cmd(int argc, char **argv) {
   return 0;
 }
 
+/* ---- teuto query ---- */
+
+/* Where query results go: a qformat, drained to stdout; statement errors to stderr. */
+typedef struct qcli {
+  qformat f;
+  int failed;       /* a statement or the query failed */
+  int to_stdout_err; /* JSON: errors stay in the document (and still set failed) */
+} qcli;
+
+static void qcli_drain(qcli *o, int force) {
+  if (o->f.out.len && (force || o->f.out.len >= 65536)) {
+    fwrite(o->f.out.p, 1, o->f.out.len, stdout);
+    o->f.out.len = 0;
+  }
+}
+
+static int qc_statement_begin(void *ctx, uint32_t id) {
+  qcli *o = ctx;
+  return qformat_statement_begin(&o->f, id);
+}
+
+static int qc_series_begin(void *ctx, const char *name, const teuto_tag *tags, size_t tag_count,
+                           const char *const *columns, size_t column_count) {
+  qcli *o = ctx;
+  int rc = qformat_series_begin(&o->f, name, tags, tag_count, columns, column_count);
+  qcli_drain(o, 0);
+  return rc;
+}
+
+static int qc_row(void *ctx, const teuto_value *values, size_t column_count) {
+  qcli *o = ctx;
+  int rc = qformat_row(&o->f, values, column_count);
+  qcli_drain(o, 0);
+  return rc;
+}
+
+static int qc_series_end(void *ctx) {
+  qcli *o = ctx;
+  int rc = qformat_series_end(&o->f);
+  qcli_drain(o, 0);
+  return rc;
+}
+
+static int qc_statement_end(void *ctx, uint32_t id, int error, const char *message) {
+  qcli *o = ctx;
+  if (error) {
+    o->failed = 1;
+    if (!o->to_stdout_err) {
+      qcli_drain(o, 1);
+      fflush(stdout);
+      fprintf(stderr, "teuto query: statement %" PRIu32 ": %s\n", id,
+              message ? message : teuto_strerror(error));
+    }
+  }
+  return qformat_statement_end(&o->f, id, o->to_stdout_err ? error : 0, message);
+}
+
+static const teuto_query_sink qcli_sink = {NULL, qc_statement_begin, qc_series_begin, qc_row,
+                                           qc_series_end, qc_statement_end};
+
+/* --dir: straight on a data directory (not beside a running server: the lock). */
+static int query_dir(qcli *o, const char *data, const char *conf, const char *dbname,
+                     int public_access, const char *text) {
+  static server_config cfg;
+  config_init(&cfg);
+  char err[512];
+  if (conf && (config_load(&cfg, conf, err, sizeof err) != 0 ||
+               (cfg.policy && teuto_policy_finish(cfg.policy, data, err, sizeof err) != 0))) {
+    fprintf(stderr, "teuto query: config: %s\n", err);
+    config_free(&cfg);
+    return 2;
+  }
+  teuto_options opt;
+  teuto_options_init(&opt);
+  opt.background = 0;
+  opt.log_level = TEUTO_LOG_WARN;
+  opt.policy = cfg.policy;
+  teuto_catalog *cat;
+  int rc = teuto_catalog_open(data, &opt, &cat);
+  if (rc) {
+    fprintf(stderr, "teuto query: %s: %s\n", data, teuto_strerror(rc));
+    config_free(&cfg);
+    return 2;
+  }
+  teuto_query_options qo;
+  memset(&qo, 0, sizeof qo);
+  qo.access = public_access ? TEUTO_QUERY_PUBLIC : TEUTO_QUERY_RAW;
+  qo.admin = !public_access;
+  teuto_query_sink sink = qcli_sink;
+  sink.ctx = o;
+  teuto_query_error qe;
+  memset(&qe, 0, sizeof qe);
+  rc = teuto_query(cat, dbname, text, strlen(text), &qo, &sink, &qe);
+  if (rc == TEUTO_EINVAL && o->f.stmt_count == 0) {
+    fprintf(stderr, "teuto query: error parsing query: %s\n", qe.message);
+    o->failed = 2;
+  } else {
+    qformat_end(&o->f, rc ? teuto_strerror(rc) : NULL);
+    if (rc) {
+      fprintf(stderr, "teuto query: %s\n", teuto_strerror(rc));
+      o->failed = 1;
+    }
+  }
+  qcli_drain(o, 1);
+  int crc = teuto_catalog_close(cat);
+  config_free(&cfg);
+  if (crc) fprintf(stderr, "teuto query: closing %s: %s\n", data, teuto_strerror(crc));
+  return o->failed == 2 ? 2 : o->failed || crc ? 1 : 0;
+}
+
+/* -- a tiny JSON reader for the server's answers (one chunked object per line) -- */
+
+typedef struct jv {
+  char type;          /* 'n' null, 't' true, 'f' false, '#' number, '"' string, '[' '{' */
+  char *s;            /* string (decoded, NUL-terminated) or number text */
+  size_t len;
+  struct jv *items;   /* array: elements; object: key, value, key, value, ... */
+  size_t count;
+} jv;
+
+#define JSON_DEPTH_MAX 32
+
+static void jv_free(jv *v) {
+  for (size_t i = 0; i < v->count; i++) jv_free(&v->items[i]);
+  free(v->items);
+  free(v->s);
+  memset(v, 0, sizeof *v);
+}
+
+static void skip_ws(const char **p, const char *end) {
+  while (*p < end && (**p == ' ' || **p == '\t' || **p == '\n' || **p == '\r')) (*p)++;
+}
+
+static int put_utf8(char *o, unsigned cp) {
+  if (cp < 0x80) return o[0] = (char)cp, 1;
+  if (cp < 0x800) return o[0] = (char)(0xc0 | cp >> 6), o[1] = (char)(0x80 | (cp & 0x3f)), 2;
+  if (cp < 0x10000) {
+    o[0] = (char)(0xe0 | cp >> 12);
+    o[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+    o[2] = (char)(0x80 | (cp & 0x3f));
+    return 3;
+  }
+  o[0] = (char)(0xf0 | cp >> 18);
+  o[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+  o[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+  o[3] = (char)(0x80 | (cp & 0x3f));
+  return 4;
+}
+
+static int hex4(const char *p, const char *end, unsigned *out) {
+  if (end - p < 4) return -1;
+  unsigned v = 0;
+  for (int i = 0; i < 4; i++) {
+    char c = p[i];
+    v = v * 16 + (unsigned)(c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                            : c >= 'A' && c <= 'F' ? c - 'A' + 10 : 99);
+    if (v > 0xffff) return -1;
+  }
+  *out = v;
+  return 0;
+}
+
+static int jparse(const char **p, const char *end, jv *v, int depth);
+
+static int jstring(const char **p, const char *end, jv *v) {
+  const char *s = ++*p; /* after the quote */
+  char *o = malloc((size_t)(end - s) + 1);
+  if (!o) return -1;
+  size_t n = 0;
+  while (s < end && *s != '"') {
+    if (*s != '\\') {
+      o[n++] = *s++;
+      continue;
+    }
+    if (++s >= end) break;
+    char c = *s++;
+    unsigned cp;
+    switch (c) {
+    case 'n': o[n++] = '\n'; break;
+    case 't': o[n++] = '\t'; break;
+    case 'r': o[n++] = '\r'; break;
+    case 'b': o[n++] = '\b'; break;
+    case 'f': o[n++] = '\f'; break;
+    case 'u':
+      if (hex4(s, end, &cp)) goto bad;
+      s += 4;
+      if (cp >= 0xd800 && cp < 0xdc00 && end - s >= 6 && s[0] == '\\' && s[1] == 'u') {
+        unsigned lo;
+        if (!hex4(s + 2, end, &lo) && lo >= 0xdc00 && lo < 0xe000) {
+          cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+          s += 6;
+        }
+      }
+      n += (size_t)put_utf8(o + n, cp);
+      break;
+    default: o[n++] = c; break; /* \" \\ \/ */
+    }
+  }
+  if (s >= end) goto bad;
+  *p = s + 1;
+  o[n] = 0;
+  v->type = '"';
+  v->s = o;
+  v->len = n;
+  return 0;
+bad:
+  free(o);
+  return -1;
+}
+
+static int jitems(const char **p, const char *end, jv *v, int depth, char close, int object) {
+  size_t cap = 0;
+  (*p)++;
+  skip_ws(p, end);
+  if (*p < end && **p == close) {
+    (*p)++;
+    return 0;
+  }
+  for (;;) {
+    for (int k = 0; k < 1 + object; k++) {
+      if (v->count == cap) {
+        cap = cap ? cap * 2 : 8;
+        jv *it = realloc(v->items, cap * sizeof *it);
+        if (!it) return -1;
+        v->items = it;
+      }
+      jv *it = &v->items[v->count];
+      memset(it, 0, sizeof *it);
+      skip_ws(p, end);
+      if (object && k == 0 && (*p >= end || **p != '"')) return -1;
+      if (jparse(p, end, it, depth + 1)) return -1;
+      v->count++;
+      skip_ws(p, end);
+      if (object && k == 0) {
+        if (*p >= end || **p != ':') return -1;
+        (*p)++;
+      }
+    }
+    if (*p < end && **p == ',') {
+      (*p)++;
+      continue;
+    }
+    if (*p < end && **p == close) {
+      (*p)++;
+      return 0;
+    }
+    return -1;
+  }
+}
+
+static int jparse(const char **p, const char *end, jv *v, int depth) {
+  skip_ws(p, end);
+  if (*p >= end || depth > JSON_DEPTH_MAX) return -1;
+  char c = **p;
+  if (c == '"') return jstring(p, end, v);
+  if (c == '[' || c == '{') {
+    v->type = c;
+    return jitems(p, end, v, depth, c == '[' ? ']' : '}', c == '{');
+  }
+  static const char *const words[] = {"null", "true", "false"};
+  for (int i = 0; i < 3; i++) {
+    size_t n = strlen(words[i]);
+    if ((size_t)(end - *p) >= n && !memcmp(*p, words[i], n)) {
+      v->type = words[i][0];
+      *p += n;
+      return 0;
+    }
+  }
+  const char *s = *p;
+  while (*p < end && strchr("+-0123456789.eE", **p)) (*p)++;
+  if (*p == s) return -1;
+  v->type = '#';
+  v->len = (size_t)(*p - s);
+  v->s = malloc(v->len + 1);
+  if (!v->s) return -1;
+  memcpy(v->s, s, v->len);
+  v->s[v->len] = 0;
+  return 0;
+}
+
+static const jv *jget(const jv *o, const char *key) {
+  if (!o || o->type != '{') return NULL;
+  for (size_t i = 0; i + 1 < o->count; i += 2)
+    if (!strcmp(o->items[i].s, key)) return &o->items[i + 1];
+  return NULL;
+}
+
+/* A JSON value of the server's answer as a teuto value (strings borrowed from v). */
+static teuto_value jv_value(const jv *v) {
+  teuto_value x;
+  memset(&x, 0, sizeof x);
+  switch (v->type) {
+  case 't': x.type = TEUTO_BOOL; x.v.b = 1; break;
+  case 'f': x.type = TEUTO_BOOL; x.v.b = 0; break;
+  case '"': x.type = TEUTO_STRING; x.v.s = (teuto_str){v->s, v->len}; break;
+  case '#': {
+    char *e;
+    if (!strpbrk(v->s, ".eE")) {
+      errno = 0;
+      long long i = strtoll(v->s, &e, 10);
+      if (!errno && !*e) {
+        x.type = TEUTO_INT;
+        x.v.i = i;
+        break;
+      }
+      errno = 0;
+      unsigned long long u = strtoull(v->s, &e, 10);
+      if (!errno && !*e && v->s[0] != '-') {
+        x.type = TEUTO_UINT;
+        x.v.u = u;
+        break;
+      }
+    }
+    x.type = TEUTO_FLOAT;
+    x.v.f = strtod(v->s, NULL);
+    break;
+  }
+  default: break; /* null */
+  }
+  return x;
+}
+
+/* Replays one chunked answer object into the sink calls. */
+typedef struct replay {
+  int in_stmt;
+  uint32_t stmt_id;
+  int series_open;  /* the last series was "partial": the next piece continues it */
+} replay;
+
+static int replay_object(qcli *o, replay *st, const jv *top) {
+  const jv *err = jget(top, "error");
+  if (err && err->type == '"') {
+    qcli_drain(o, 1);
+    fflush(stdout);
+    fprintf(stderr, "teuto query: %s\n", err->s);
+    o->failed = 1;
+    return 0;
+  }
+  const jv *results = jget(top, "results");
+  if (!results || results->type != '[') return -1;
+  for (size_t r = 0; r < results->count; r++) {
+    const jv *res = &results->items[r];
+    const jv *sid = jget(res, "statement_id");
+    uint32_t id = sid && sid->type == '#' ? (uint32_t)strtoul(sid->s, NULL, 10) : 0;
+    if (!st->in_stmt || id != st->stmt_id) {
+      if (st->in_stmt) qc_statement_end(o, st->stmt_id, 0, NULL);
+      qc_statement_begin(o, id);
+      st->in_stmt = 1;
+      st->stmt_id = id;
+      st->series_open = 0;
+    }
+    const jv *series = jget(res, "series");
+    for (size_t s = 0; series && series->type == '[' && s < series->count; s++) {
+      const jv *se = &series->items[s];
+      const jv *name = jget(se, "name"), *tags = jget(se, "tags"), *cols = jget(se, "columns"),
+               *vals = jget(se, "values"), *partial = jget(se, "partial");
+      if (!cols || cols->type != '[') return -1;
+      size_t nc = cols->count;
+      if (!st->series_open) {
+        teuto_tag tg[TEUTO_TAGS_MAX];
+        size_t nt = 0;
+        size_t tn = tags && tags->type == '{' ? tags->count : 0;
+        for (size_t i = 0; i + 1 < tn && nt < TEUTO_TAGS_MAX; i += 2) {
+          const jv *val = &tags->items[i + 1];
+          tg[nt].key = (teuto_str){tags->items[i].s, tags->items[i].len};
+          tg[nt].value = val->type == '"' ? (teuto_str){val->s, val->len} : (teuto_str){"", 0};
+          nt++;
+        }
+        const char **cn = calloc(nc ? nc : 1, sizeof *cn);
+        if (!cn) return -1;
+        for (size_t i = 0; i < nc; i++) cn[i] = cols->items[i].type == '"' ? cols->items[i].s : "";
+        int rc = qc_series_begin(o, name && name->type == '"' ? name->s : "", tg, nt, cn, nc);
+        free(cn);
+        if (rc) return -1;
+      }
+      teuto_value *row = calloc(nc ? nc : 1, sizeof *row);
+      if (!row) return -1;
+      for (size_t i = 0; vals && vals->type == '[' && i < vals->count; i++) {
+        const jv *a = &vals->items[i];
+        for (size_t k = 0; k < nc; k++)
+          row[k] = a->type == '[' && k < a->count ? jv_value(&a->items[k]) : (teuto_value){0};
+        if (qc_row(o, row, nc)) {
+          free(row);
+          return -1;
+        }
+      }
+      free(row);
+      st->series_open = partial && partial->type == 't';
+      if (!st->series_open) qc_series_end(o);
+    }
+    const jv *partial = jget(res, "partial"), *serr = jget(res, "error");
+    if (!(partial && partial->type == 't')) {
+      qc_statement_end(o, id, serr ? TEUTO_EINVAL : 0, serr && serr->type == '"' ? serr->s : NULL);
+      st->in_stmt = 0;
+    }
+  }
+  return 0;
+}
+
+/* -- the HTTP client: one POST, the answer read with a small buffered reader -- */
+
+typedef struct hconn {
+  int fd;
+  char buf[65536];
+  size_t off, len;
+} hconn;
+
+static int hc_fill(hconn *h) {
+  if (h->off < h->len) return 0;
+  ssize_t n;
+  do n = read(h->fd, h->buf, sizeof h->buf);
+  while (n < 0 && errno == EINTR);
+  if (n <= 0) return -1;
+  h->off = 0;
+  h->len = (size_t)n;
+  return 0;
+}
+
+/* One line up to "\n" (without "\r\n") into out; -1 at EOF or past cap. */
+static int hc_line(hconn *h, char *out, size_t cap) {
+  size_t n = 0;
+  for (;;) {
+    if (hc_fill(h)) return -1;
+    char c = h->buf[h->off++];
+    if (c == '\n') break;
+    if (n + 1 >= cap) return -1;
+    out[n++] = c;
+  }
+  if (n && out[n - 1] == '\r') n--;
+  out[n] = 0;
+  return (int)n;
+}
+
+static void form_escape(qbuf *b, const char *s) {
+  for (; *s; s++) {
+    unsigned char c = (unsigned char)*s;
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+        strchr("-_.~", c))
+      qbuf_put(b, s, 1);
+    else
+      qbuf_printf(b, "%%%02X", c);
+  }
+}
+
+static int dial(const char *hostport) {
+  char host[256], port[16];
+  const char *colon = strrchr(hostport, ':');
+  const char *h = hostport;
+  size_t hl;
+  if (hostport[0] == '[') {
+    const char *rb = strchr(hostport, ']');
+    if (!rb || rb[1] != ':') return -1;
+    h = hostport + 1;
+    hl = (size_t)(rb - h);
+    colon = rb + 1;
+  } else {
+    if (!colon) return -1;
+    hl = (size_t)(colon - hostport);
+  }
+  if (hl >= sizeof host || strlen(colon + 1) >= sizeof port) return -1;
+  memcpy(host, h, hl);
+  host[hl] = 0;
+  snprintf(port, sizeof port, "%s", colon + 1);
+  struct addrinfo hints, *res;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_socktype = SOCK_STREAM;
+  if (getaddrinfo(host[0] ? host : "127.0.0.1", port, &hints, &res)) return -1;
+  int fd = -1;
+  for (struct addrinfo *a = res; a && fd < 0; a = a->ai_next) {
+    fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, 0);
+    if (fd >= 0 && connect(fd, a->ai_addr, a->ai_addrlen) != 0) {
+      close(fd);
+      fd = -1;
+    }
+  }
+  freeaddrinfo(res);
+  return fd;
+}
+
+#define CLI_LINE_BYTES_MAX (256u << 20) /* one chunked JSON object from the server */
+
+/* --http: POST /query?chunked=true&epoch=ns, the answer replayed into the formatter. */
+static int query_http(qcli *o, const char *hostport, const char *token, const char *dbname,
+                      const char *text) {
+  int fd = dial(hostport);
+  if (fd < 0) {
+    fprintf(stderr, "teuto query: cannot connect to %s\n", hostport);
+    return 2;
+  }
+  qbuf body = {0}, req = {0};
+  qbuf_puts(&body, "db=");
+  form_escape(&body, dbname);
+  qbuf_puts(&body, "&q=");
+  form_escape(&body, text);
+  qbuf_printf(&req, "POST /query?chunked=true&chunk_size=1000&epoch=ns HTTP/1.1\r\nHost: %s\r\n"
+                    "Content-Type: application/x-www-form-urlencoded\r\nAccept: application/json\r\n"
+                    "Content-Length: %zu\r\nConnection: close\r\n", hostport, body.len);
+  if (token) qbuf_printf(&req, "Authorization: Token %s\r\n", token);
+  qbuf_puts(&req, "\r\n");
+  qbuf_put(&req, body.p, body.len);
+  int rc = req.oom ? -1 : 0;
+  for (size_t off = 0; !rc && off < req.len;) {
+    ssize_t n = write(fd, req.p + off, req.len - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) rc = -1;
+    else off += (size_t)n;
+  }
+  qbuf_free(&body);
+  qbuf_free(&req);
+  static hconn h;
+  h.fd = fd;
+  h.off = h.len = 0;
+  char line[8192];
+  int status = 0, chunked = 0;
+  long long length = -1;
+  if (!rc && hc_line(&h, line, sizeof line) > 0 && strchr(line, ' ')) status = atoi(strchr(line, ' ') + 1);
+  while (!rc && status && hc_line(&h, line, sizeof line) > 0) {
+    if (!strncasecmp(line, "transfer-encoding:", 18) && strstr(line + 18, "chunked")) chunked = 1;
+    if (!strncasecmp(line, "content-length:", 15)) length = atoll(line + 15);
+  }
+  if (!status) {
+    fprintf(stderr, "teuto query: no HTTP answer from %s\n", hostport);
+    close(fd);
+    return 2;
+  }
+  /* the body, de-chunked, split into lines, each one JSON object */
+  qbuf obj = {0};
+  replay st = {0, 0, 0};
+  long long left = chunked ? 0 : length; /* bytes left in this chunk / body; -1: to EOF */
+  int bad = 0, eof = 0;
+  while (!bad && !eof) {
+    if (chunked && left == 0) {
+      if (hc_line(&h, line, sizeof line) < 0) break;
+      if (!line[0] && hc_line(&h, line, sizeof line) < 0) break; /* CRLF after a chunk */
+      left = strtoll(line, NULL, 16);
+      if (left <= 0) break;
+    }
+    if (!chunked && left == 0) break;
+    if (hc_fill(&h)) break;
+    size_t n = h.len - h.off;
+    if (left >= 0 && (long long)n > left) n = (size_t)left;
+    const char *p = h.buf + h.off;
+    h.off += n;
+    if (left > 0) left -= (long long)n;
+    for (size_t i = 0; i < n && !bad; i++) {
+      if (p[i] != '\n') continue;
+      qbuf_put(&obj, p, i);
+      const char *s = obj.p ? obj.p : "";
+      jv top;
+      memset(&top, 0, sizeof top);
+      if (status == 200) {
+        if (jparse(&s, s + obj.len, &top, 0) || replay_object(o, &st, &top)) bad = 1;
+      } else {
+        if (jparse(&s, s + obj.len, &top, 0) == 0 && jget(&top, "error"))
+          fprintf(stderr, "teuto query: HTTP %d: %s\n", status, jget(&top, "error")->s);
+        else
+          fprintf(stderr, "teuto query: HTTP %d: %.*s\n", status, (int)obj.len, s);
+        o->failed = 2;
+        eof = 1;
+      }
+      jv_free(&top);
+      obj.len = 0;
+      p += i + 1;
+      n -= i + 1;
+      i = (size_t)-1;
+    }
+    qbuf_put(&obj, p, n);
+    if (obj.oom || obj.len > CLI_LINE_BYTES_MAX) bad = 1;
+  }
+  if (status != 200 && !o->failed) {
+    fprintf(stderr, "teuto query: HTTP %d: %.*s\n", status, (int)obj.len, obj.p ? obj.p : "");
+    o->failed = 2;
+  }
+  qbuf_free(&obj);
+  close(fd);
+  if (bad) {
+    fprintf(stderr, "teuto query: malformed answer from %s\n", hostport);
+    return 2;
+  }
+  if (status == 200) {
+    if (st.in_stmt) qc_statement_end(o, st.stmt_id, 0, NULL);
+    qformat_end(&o->f, NULL);
+  }
+  qcli_drain(o, 1);
+  return o->failed ? (o->failed == 2 ? 2 : 1) : 0;
+}
+
+static char *read_all(FILE *in) {
+  qbuf b = {0};
+  char tmp[65536];
+  size_t n;
+  while ((n = fread(tmp, 1, sizeof tmp, in)) > 0) qbuf_put(&b, tmp, n);
+  if (b.oom) {
+    qbuf_free(&b);
+    return NULL;
+  }
+  return b.p ? b.p : strdup("");
+}
+
+static int query_cmd(int argc, char **argv) {
+  const char *dbname = "", *format = NULL, *http = NULL, *dir = NULL, *conf = NULL, *text = NULL;
+  const char *epoch = NULL, *token = getenv("TEUTO_TOKEN");
+  int public_access = 0;
+  for (int i = 2; i < argc; i++) {
+    if (!strcmp(argv[i], "--db") && i + 1 < argc) dbname = argv[++i];
+    else if (!strcmp(argv[i], "--format") && i + 1 < argc) format = argv[++i];
+    else if (!strcmp(argv[i], "--http") && i + 1 < argc) http = argv[++i];
+    else if (!strcmp(argv[i], "--dir") && i + 1 < argc) dir = argv[++i];
+    else if (!strcmp(argv[i], "--config") && i + 1 < argc) conf = argv[++i];
+    else if (!strcmp(argv[i], "--epoch") && i + 1 < argc) epoch = argv[++i];
+    else if (!strcmp(argv[i], "--token") && i + 1 < argc) token = argv[++i];
+    else if (!strcmp(argv[i], "--public")) public_access = 1;
+    else if (!text && (argv[i][0] != '-' || !strcmp(argv[i], "-"))) text = argv[i];
+    else {
+      usage(stderr);
+      return 2;
+    }
+  }
+  if ((http && dir) || (conf && !dir) || (public_access && !dir)) {
+    usage(stderr);
+    return 2;
+  }
+  if (!http && !dir) http = "127.0.0.1:8086";
+  if (!format) format = isatty(STDOUT_FILENO) ? "table" : "csv";
+  qformat_kind kind;
+  int64_t div;
+  if (!strcmp(format, "table")) kind = QFORMAT_TABLE, div = QFORMAT_EPOCH_RFC3339;
+  else if (!strcmp(format, "csv")) kind = QFORMAT_CSV, div = 1;
+  else if (!strcmp(format, "json")) kind = QFORMAT_JSON, div = QFORMAT_EPOCH_RFC3339;
+  else {
+    fprintf(stderr, "teuto query: --format must be table, csv or json\n");
+    return 2;
+  }
+  if (epoch && qformat_epoch_parse(epoch, &div) != 0) {
+    fprintf(stderr, "teuto query: --epoch must be rfc3339, ns, u, ms, s, m or h\n");
+    return 2;
+  }
+  char *owned = NULL;
+  if (!text || !strcmp(text, "-")) {
+    owned = read_all(stdin);
+    if (!owned) {
+      fprintf(stderr, "teuto query: cannot read the query from stdin\n");
+      return 2;
+    }
+    text = owned;
+  }
+  qcli o;
+  memset(&o, 0, sizeof o);
+  qformat_init(&o.f, kind, div, 0);
+  o.to_stdout_err = kind == QFORMAT_JSON;
+  int rc = dir ? query_dir(&o, dir, conf, dbname, public_access, text)
+               : query_http(&o, http, token, dbname, text);
+  fflush(stdout);
+  qformat_free(&o.f);
+  free(owned);
+  return rc;
+}
+
 int main(int argc, char **argv) {
   if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
     usage(argc < 2 ? stderr : stdout);
@@ -269,6 +950,7 @@ int main(int argc, char **argv) {
   }
   if (!strcmp(argv[1], "dump")) return dump(argc, argv);
   if (!strcmp(argv[1], "rollup")) return rollup_cmd(argc, argv);
+  if (!strcmp(argv[1], "query")) return query_cmd(argc, argv);
   if (!strcmp(argv[1], "check")) {
     if (argc != 3) {
       usage(stderr);

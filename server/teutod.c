@@ -4,9 +4,14 @@
  * http.c (request parser), ingest.c (endpoints), auth.c (tokens), metrics.c.
  *
  * Startup: defaults < config file < flags. Without tokens, every listen address must be
- * loopback (exit 2 otherwise). The TCP line-protocol listener has no authentication, so it
- * is always loopback-only. SIGTERM/SIGINT: stop accepting, let in-flight requests finish,
+ * loopback (exit 2 otherwise). The TCP line-protocol and line query listeners have no
+ * authentication, so they are always loopback-only (query.c: with tokens configured the
+ * line query protocol starts public and AUTH <token> raises it). SIGTERM/SIGINT: stop accepting, let in-flight requests finish,
  * then teuto_catalog_flush + teuto_catalog_close and exit 0 (1 if flushing failed).
+ *
+ * The event loops are created before the catalog and freed after it: the engine's
+ * durable_notify hook (durable_wake) wakes loops whose connections wait for a WAL commit
+ * (ingest.c), and may run until the catalog is closed.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -19,6 +24,7 @@
 #include "http.h"
 #include "ingest.h"
 #include "net.h"
+#include "query.h"
 #include "teuto.h"
 
 static void usage(FILE *out) {
@@ -31,8 +37,8 @@ static void usage(FILE *out) {
           "  --lp HOST:PORT|off                  line protocol over TCP (default 127.0.0.1:8089;\n"
           "                                      unauthenticated, so loopback only)\n"
           "  --lp-db NAME                        database of TCP writes (default \"default\")\n"
-          "  --query HOST:PORT                   line query protocol (default 127.0.0.1:8087;\n"
-          "                                      reserved: accepted, not served yet)\n"
+          "  --query HOST:PORT|off               line query protocol (default 127.0.0.1:8087;\n"
+          "                                      unauthenticated, so loopback only)\n"
           "  --durability always|interval|none   WAL durability (default interval)\n"
           "  --help                              this text\n");
 }
@@ -49,6 +55,14 @@ static int set_str(char *dst, size_t cap, const char *flag, const char *v) {
 static int lp_enabled(const server_config *cfg) {
   return cfg->lp_addr[0] && strcmp(cfg->lp_addr, "off") != 0;
 }
+
+static int query_enabled(const server_config *cfg) {
+  return cfg->query_addr[0] && strcmp(cfg->query_addr, "off") != 0;
+}
+
+/* teuto_options.durable_notify: a WAL commit finished or failed; net_server_wake only writes
+ * to the eventfds of loops with parked connections, as the hook's rules want. */
+static void durable_wake(void *ctx) { net_server_wake(ctx); }
 
 static void log_sink(void *ctx, teuto_log_level level, const char *msg) {
   (void)ctx;
@@ -118,7 +132,7 @@ int main(int argc, char **argv) {
     int needs_loopback;
   } addrs[] = {{"--http", cfg.http_addr, cfg.auth.count == 0},
                {"--lp", lp_enabled(&cfg) ? cfg.lp_addr : NULL, 1},
-               {"--query", cfg.query_addr, cfg.auth.count == 0}};
+               {"--query", query_enabled(&cfg) ? cfg.query_addr : NULL, 1}};
   for (size_t i = 0; i < sizeof addrs / sizeof addrs[0]; i++) {
     if (!addrs[i].addr) continue;
     int lo = net_addr_is_loopback(addrs[i].addr);
@@ -132,6 +146,7 @@ int main(int argc, char **argv) {
               "teutod: %s: refusing to listen on non-loopback %s %s\n", addrs[i].flag,
               addrs[i].addr,
               i == 1 ? "(line protocol over TCP has no authentication)"
+              : i == 2 ? "(the line query protocol has no authentication)"
                      : "without tokens configured (add a [tokens] section to the config file)");
       return 2;
     }
@@ -155,20 +170,6 @@ int main(int argc, char **argv) {
   }
 
   http_bodies_budget_set(cfg.bodies_bytes_max);
-  teuto_options opt;
-  teuto_options_init(&opt);
-  opt.durability = cfg.durability;
-  if (cfg.sync_interval_ms) opt.sync_interval_ms = cfg.sync_interval_ms;
-  if (cfg.series_per_measurement_max) opt.series_per_measurement_max = cfg.series_per_measurement_max;
-  opt.log = log_sink;
-  opt.policy = cfg.policy;
-  teuto_catalog *cat = NULL;
-  int rc = teuto_catalog_open(cfg.data_dir, &opt, &cat);
-  if (rc) {
-    fprintf(stderr, "teutod: cannot open data directory %s: %s\n", cfg.data_dir, teuto_strerror(rc));
-    return 1;
-  }
-
   static metrics m;
   net_config nc;
   net_config_init(&nc);
@@ -177,30 +178,56 @@ int main(int argc, char **argv) {
   nc.idle_timeout_s = cfg.idle_timeout_s;
   nc.request_timeout_s = cfg.request_timeout_s;
   net_server *net = NULL;
-  rc = net_server_create(&nc, &net);
+  int rc = net_server_create(&nc, &net);
   if (rc) {
     fprintf(stderr, "teutod: cannot create event loops: %s\n", strerror(-rc));
-    teuto_catalog_close(cat);
     return 1;
   }
+
+  teuto_options opt;
+  teuto_options_init(&opt);
+  opt.durability = cfg.durability;
+  if (cfg.sync_interval_ms) opt.sync_interval_ms = cfg.sync_interval_ms;
+  if (cfg.series_per_measurement_max) opt.series_per_measurement_max = cfg.series_per_measurement_max;
+  opt.log = log_sink;
+  opt.policy = cfg.policy;
+  opt.durable_notify = durable_wake;
+  opt.durable_notify_ctx = net;
+  teuto_catalog *cat = NULL;
+  rc = teuto_catalog_open(cfg.data_dir, &opt, &cat);
+  if (rc) {
+    fprintf(stderr, "teutod: cannot open data directory %s: %s\n", cfg.data_dir, teuto_strerror(rc));
+    net_server_destroy(net);
+    return 1;
+  }
+
   ingest_ctx x = {cat, &cfg, &m, net};
-  char http_bound[128] = "", lp_bound[128] = "";
+  char http_bound[128] = "", lp_bound[128] = "", query_bound[128] = "";
   net_handler hh = ingest_http_handler(&cfg);
   rc = net_server_listen(net, cfg.http_addr, &hh, &x, http_bound, sizeof http_bound);
   if (rc == 0 && lp_enabled(&cfg)) {
     net_handler th = ingest_tcp_handler(&cfg);
     rc = net_server_listen(net, cfg.lp_addr, &th, &x, lp_bound, sizeof lp_bound);
   }
+  if (rc == 0 && query_enabled(&cfg)) {
+    net_handler qh = qproto_handler(&cfg);
+    rc = net_server_listen(net, cfg.query_addr, &qh, &x, query_bound, sizeof query_bound);
+  }
   if (rc == 0) rc = net_server_start(net);
   if (rc) {
     fprintf(stderr, "teutod: cannot listen: %s\n", strerror(-rc));
-    net_server_destroy(net);
+    net_server_stop(net);
+    net_server_join(net);
+    query_wait_idle();
     teuto_catalog_close(cat);
+    net_server_destroy(net); /* after the catalog: its hook may call net_server_wake */
     return 1;
   }
   fprintf(stderr,
-          "teutod %s: data %s, HTTP on %s, line protocol on %s, durability %s, %s\n",
+          "teutod %s: data %s, HTTP on %s, line protocol on %s, line queries on %s, "
+          "durability %s, %s\n",
           teuto_version(), cfg.data_dir, http_bound, lp_bound[0] ? lp_bound : "(off)",
+          query_bound[0] ? query_bound : "(off)",
           cfg.durability == TEUTO_DURABILITY_ALWAYS   ? "always"
           : cfg.durability == TEUTO_DURABILITY_NONE ? "none"
                                                     : "interval",
@@ -211,10 +238,12 @@ int main(int argc, char **argv) {
   }
   fprintf(stderr, "teutod: %s: finishing in-flight requests\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
   net_server_stop(net);
-  net_server_destroy(net); /* joins the loops: no request runs after this */
+  net_server_join(net); /* the loops answered (or closed) every connection: no request runs */
+  query_wait_idle();     /* query workers of closed connections stop at their next row */
   fprintf(stderr, "teutod: flushing and closing the databases\n");
   int frc = teuto_catalog_flush(cat);
   int crc = teuto_catalog_close(cat);
+  net_server_destroy(net); /* after the catalog: its hook may call net_server_wake until then */
   config_free(&cfg);
   if (frc || crc) {
     fprintf(stderr, "teutod: shutdown: %s\n", teuto_strerror(frc ? frc : crc));

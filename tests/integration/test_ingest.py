@@ -480,6 +480,89 @@ def test_sigkill_durability_always():
     eq(missing[:5], [], "acknowledged rows lost (%d of %d)" % (len(missing), len(acked)))
 
 
+def metric(port, series):
+    """The value of one series (exact name and labels) in /metrics, or None."""
+    _, _, body = request(port, "GET", "/metrics")
+    for line in body.decode().splitlines():
+        if line.startswith(series + " "):
+            return float(line.split()[-1])
+    return None
+
+
+def test_durability_always_parked():
+    """--durability always: the loop parks a write's connection until the WAL's fdatasync
+    covers it (teutod answers from the commit thread's notification): every 204 follows its own
+    fdatasync, pipelined requests behind a parked one are answered in order, clients that
+    leave while parked are cleaned up, and SIGTERM answers a write in flight before exiting."""
+    data = newdir()
+    s = Server(data, args=["--durability", "always"])
+    stopped = False
+    try:
+        # sequential writes on one connection: each is appended only after the previous 204,
+        # which came after an fdatasync covering the previous write, so n writes take n syncs
+        c = http.client.HTTPConnection("127.0.0.1", s.http_port, timeout=10)
+        for i in range(20):
+            c.request("POST", "/write?db=p", b"p,c=seq v=%di %d\n" % (i, i))
+            r = c.getresponse()
+            r.read()
+            eq(r.status, 204, "sequential write %d" % i)
+        c.close()
+        syncs = metric(s.http_port, 'teuto_db_wal_syncs_total{db="p"}')
+        ok(syncs is not None and syncs >= 20, "an fdatasync per sequential write: %r" % syncs)
+
+        # pipelined: a partial write (400 naming its bad line) between good ones, then a ping;
+        # the answers come in request order, each after the one before it was resumed
+        bodies = [b"p,c=pipe v=1i 1\n", b"p,c=pipe v=2i 2\np,c=pipe v=oops 3\n", b"p,c=pipe v=4i 4\n"]
+        reqs = b"".join(b"POST /write?db=p HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+                        % len(b) + b for b in bodies)
+        out = raw(s.http_port, reqs + b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n", timeout=10)
+        eq(re.findall(rb"HTTP/1\.1 (\d+)", out), [b"204", b"400", b"204", b"204"], "pipelined: %r" % out)
+        ok(b"line 2: invalid field value" in out, "the bad line named after parking: %r" % out)
+
+        # clients that leave while their write is parked: one closes, one resets
+        body = b"".join(b"p,c=gone v=%di %d\n" % (i, i) for i in range(20000))
+        for reset in (False, True):
+            g = socket.create_connection(("127.0.0.1", s.http_port), timeout=10)
+            g.sendall(b"POST /write?db=p HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+                      % len(body) + body)
+            if reset:
+                g.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            g.close()
+        deadline = time.time() + 10
+        while metric(s.http_port, "teuto_connections") != 1 and time.time() < deadline:
+            time.sleep(0.05)
+        eq(metric(s.http_port, "teuto_connections"), 1, "connections after the clients left")
+        st, _, b = request(s.http_port, "POST", "/write?db=p", b"p,c=after v=1i 1\n")
+        eq(st, 204, "served after the clients left: %r" % b)
+
+        # SIGTERM while a write is in flight: it is answered (after its fdatasync), then exit 0
+        sock = socket.create_connection(("127.0.0.1", s.http_port), timeout=10)
+        sock.sendall(b"POST /write?db=p HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     b"d\r\np,c=t v=1i 1\n\r\n")
+        time.sleep(0.2)
+        s.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        ok(s.proc.poll() is None, "teutod waits for the write in flight")
+        sock.sendall(b"d\r\np,c=t v=2i 2\n\r\n0\r\n\r\n")
+        resp = sock.recv(1000)
+        ok(resp.startswith(b"HTTP/1.1 204") and b"Connection: close" in resp, "in-flight answer: %r" % resp)
+        sock.close()
+        eq(s.proc.wait(30), 0, "exit status")
+        s.log.close()
+        stopped = True
+    finally:
+        if not stopped:
+            eq(s.stop(), 0, "exit status")
+    rows = dump(data, "p")
+    for i in range(20):
+        ok("p,c=seq v=%di %d" % (i, i) in rows, "sequential row %d" % i)
+    for l in ("p,c=pipe v=1i 1", "p,c=pipe v=2i 2", "p,c=pipe v=4i 4", "p,c=after v=1i 1",
+              "p,c=t v=1i 1", "p,c=t v=2i 2"):
+        ok(l in rows, "row %s" % l)
+    ok("p,c=pipe v=oops 3" not in " ".join(rows) and not any(r.startswith("p,c=pipe v=3") for r in rows),
+       "the bad line was not written")
+
+
 def test_timeouts_and_connection_limit():
     cfg = os.path.join(TMP, "teutod-timeouts.ini")
     with open(cfg, "w") as f:
@@ -601,7 +684,8 @@ def test_bodies_budget():
 
 
 TESTS = [test_endpoints, test_series_limit, test_bodies_budget, test_timeouts_and_connection_limit, test_sigterm_finishes_in_flight, test_writes_all_apis_and_restart, test_gzip_chunked_keepalive_continue,
-         test_partial_writes, test_auth_and_limits, test_hostile_input, test_sigkill_durability_always]
+         test_partial_writes, test_auth_and_limits, test_hostile_input, test_sigkill_durability_always,
+         test_durability_always_parked]
 
 
 def main():

@@ -1,0 +1,298 @@
+// Queries through a real InfluxDB 1.x client library: node-influx (`influx` on npm) against the
+// real teutod. Points generated here are written with the client's writePoints, then read back
+// with query(), queryRaw(), getDatabaseNames(), getMeasurements() and createDatabase(); every
+// value is compared with what this file computes itself from the points (means, maxima, counts,
+// raw values and nanosecond times).
+//
+// The package is installed with npm at the version pinned in test_clients.mjs, into the same
+// cache directory under the system temp dir (so both tests share one install). No registry, no
+// test: an npm failure is a test failure with npm's message, never a silent skip. Requests the
+// client sends are observed with node's diagnostics_channel; nothing is stubbed.
+// Prints `N passed, M failed`; exits non-zero on any failure.
+
+import { spawn, spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import diagnostics from 'node:diagnostics_channel';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const SRC = process.env.TEUTO_SOURCE_DIR || path.join(HERE, '..', '..');
+const BUILD = process.env.TEUTO_BUILD_DIR || path.join(SRC, 'build');
+const TEUTOD = path.join(BUILD, 'teutod');
+
+// The same exact versions as test_clients.mjs (one cache directory for both).
+const PACKAGES = { '@influxdata/influxdb-client': '1.35.0', influx: '5.12.0' };
+
+const T0 = Date.now();
+const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'teuto-query-clients-'));
+
+function installClients() {
+  const key = Object.entries(PACKAGES).map(([n, v]) => `${n.replace(/[@/]/g, '_')}-${v}`).join('+');
+  const dir = path.join(os.tmpdir(), `teuto-npm-${key}`);
+  const installed = (d) => Object.entries(PACKAGES).every(([n, v]) => {
+    try {
+      return JSON.parse(fs.readFileSync(path.join(d, 'node_modules', n, 'package.json'), 'utf8')).version === v;
+    } catch {
+      return false;
+    }
+  });
+  if (!installed(dir)) {
+    const stage = `${dir}.stage-${process.pid}`;
+    fs.rmSync(stage, { recursive: true, force: true });
+    fs.mkdirSync(stage, { recursive: true });
+    const args = ['install', '--no-audit', '--no-fund', '--no-save', '--prefix', stage,
+      '--fetch-timeout=30000', '--fetch-retries=1',
+      ...Object.entries(PACKAGES).map(([n, v]) => `${n}@${v}`)];
+    const p = spawnSync('npm', args, { encoding: 'utf8', timeout: 240000 });
+    if (p.error || p.status !== 0 || !installed(stage)) {
+      fs.rmSync(stage, { recursive: true, force: true });
+      throw new Error(`npm could not install the client packages (is the npm registry reachable?): ` +
+        `npm ${args.join(' ')} → ${p.error ? p.error.message : 'exit ' + p.status}\n${(p.stderr || '').trim()}`);
+    }
+    try {
+      fs.renameSync(stage, dir);
+    } catch (e) {
+      fs.rmSync(stage, { recursive: true, force: true });
+      if (!installed(dir)) throw e;
+    }
+  }
+  const require = createRequire(path.join(dir, 'index.js'));
+  return { v1: require('influx'), dir };
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function request(port, method, p) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method, path: p, agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const running = new Set();
+process.on('exit', () => { for (const c of running) c.kill('SIGKILL'); });
+
+async function startServer(data) {
+  const s = { port: await freePort(), log: '' };
+  const args = ['--data', data, '--http', `127.0.0.1:${s.port}`, '--lp', 'off', '--query', `127.0.0.1:${await freePort()}`];
+  s.proc = spawn(TEUTOD, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  running.add(s.proc);
+  s.proc.stdout.on('data', (b) => { s.log += b; });
+  s.proc.stderr.on('data', (b) => { s.log += b; });
+  s.exited = new Promise((resolve) => s.proc.on('exit', (code, sig) => {
+    running.delete(s.proc);
+    resolve(code === null ? `signal ${sig}` : code);
+  }));
+  const deadline = Date.now() + 20000;
+  for (;;) {
+    if (s.proc.exitCode !== null) throw new Error(`teutod exited with ${s.proc.exitCode}: ${s.log}`);
+    try {
+      if ((await request(s.port, 'GET', '/ping')) === 204) break;
+    } catch { /* not listening yet */ }
+    if (Date.now() > deadline) throw new Error(`teutod did not answer /ping: ${s.log}`);
+    await sleep(30);
+  }
+  s.stop = async () => {
+    s.proc.kill('SIGTERM');
+    const rc = await Promise.race([s.exited, sleep(30000).then(() => 'timeout')]);
+    if (rc === 'timeout') s.proc.kill('SIGKILL');
+    eq(rc, 0, `teutod exit status (log: ${s.log})`);
+  };
+  return s;
+}
+
+function eq(got, want, what) {
+  const a = JSON.stringify(got), b = JSON.stringify(want);
+  if (a !== b) throw new Error(`${what}: expected ${b}, got ${a}`);
+}
+
+function ok(cond, what) {
+  if (!cond) throw new Error(what);
+}
+
+const close = (a, b) => (a === null || b === null ? a === b : Math.abs(a - b) <= 1e-12 * Math.max(1, Math.abs(b)));
+
+const sent = [];
+diagnostics.subscribe('http.client.request.start', ({ request: req }) => {
+  sent.push({ method: req.method, path: req.path });
+});
+
+// ------------------------------------------------------------------ the data
+
+const NS_PER_S = 1000000000n;
+const HOUR = 3600n * NS_PER_S;
+const BASE = 1700000000n * NS_PER_S - (1700000000n * NS_PER_S) % HOUR; // an hour boundary
+const STATIONS = ['a', 'b', 'c'];
+
+function genPoints() {
+  let seed = 12345;
+  const rnd = () => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed / 2147483648;
+  };
+  const points = [];
+  for (const st of STATIONS) {
+    let t = BASE;
+    for (let i = 0; i < 240; i++) {
+      t += BigInt(Math.floor(30 + rnd() * 600)) * NS_PER_S + BigInt(Math.floor(rnd() * 1e6));
+      points.push({
+        station: st, ns: t,
+        temp: i % 4 === 0 ? Math.floor(rnd() * 30) : 15 + rnd() * 10,
+        n: Math.floor(rnd() * 1000) - 100,
+        note: i % 9 === 0 ? `check "${i}" at ${st}, ok\\` : null,
+      });
+    }
+  }
+  return points;
+}
+
+const iso = (ns) => {
+  const s = ns / NS_PER_S, frac = ns % NS_PER_S;
+  const base = new Date(Number(s) * 1000).toISOString().slice(0, 19);
+  return frac ? `${base}.${String(frac).padStart(9, '0').replace(/0+$/, '')}Z` : `${base}Z`;
+};
+
+// ------------------------------------------------------------------ the tests
+
+let clients;
+
+async function testNodeInfluxQueries() {
+  const { InfluxDB, FieldType, toNanoDate } = clients.v1;
+  const s = await startServer(path.join(TMP, 'data1'));
+  try {
+    const influx = new InfluxDB({
+      host: '127.0.0.1', port: s.port, database: 'q', pool: { maxRetries: 0, requestTimeout: 20000 },
+      schema: [{ measurement: 'room', fields: { temp: FieldType.FLOAT, n: FieldType.INTEGER, note: FieldType.STRING }, tags: ['station'] }],
+    });
+    const points = genPoints();
+    await influx.writePoints(points.map((p) => ({
+      measurement: 'room', tags: { station: p.station },
+      fields: p.note === null ? { temp: p.temp, n: p.n } : { temp: p.temp, n: p.n, note: p.note },
+      timestamp: toNanoDate(String(p.ns)),
+    })));
+
+    // GROUP BY time(1h), station over [BASE, BASE + 48h): every bucket, fill(null)
+    const end = BASE + 48n * HOUR;
+    const q = `SELECT mean(temp), max(temp), count(n) FROM room WHERE time >= '${iso(BASE)}' AND time < '${iso(end)}' GROUP BY time(1h), station`;
+    const rows = await influx.query(q);
+    const want = [];
+    for (const st of STATIONS) {
+      for (let b = BASE; b < end; b += HOUR) {
+        const inb = points.filter((p) => p.station === st && p.ns >= b && p.ns < b + HOUR);
+        const temps = inb.map((p) => p.temp);
+        want.push({ ns: String(b), station: st, mean: temps.length ? temps.reduce((x, y) => x + y, 0) / temps.length : null,
+          max: temps.length ? Math.max(...temps) : null, count: inb.length });
+      }
+    }
+    eq(rows.length, want.length, 'hourly rows');
+    rows.forEach((r, i) => {
+      const w = want[i];
+      eq([r.time.getNanoTime(), r.station, r.max, r.count], [w.ns, w.station, w.max, w.count], `hourly row ${i}`);
+      ok(close(r.mean, w.mean), `hourly row ${i}: mean ${r.mean}, expected ${w.mean}`);
+    });
+    eq(rows.groups().map((g) => g.tags), STATIONS.map((st) => ({ station: st })), 'groups() carry the tags');
+
+    // raw rows, exact: values and nanosecond times
+    const raw = await influx.query(`SELECT temp, n, note FROM room WHERE station = 'b'`);
+    const mine = points.filter((p) => p.station === 'b');
+    eq(raw.map((r) => [r.time.getNanoTime(), r.temp, r.n, r.note]), mine.map((p) => [String(p.ns), p.temp, p.n, p.note]),
+      'raw rows of station b');
+    // precision: epoch=ms gives millisecond numbers
+    const ms = await influx.query(`SELECT n FROM room WHERE station = 'c' LIMIT 5`, { precision: 'ms' });
+    eq(ms.map((r) => r.time.getTime()), points.filter((p) => p.station === 'c').slice(0, 5).map((p) => Number(p.ns / 1000000n)),
+      'precision ms');
+    // POST: the same rows
+    const posted = await influx.query(`SELECT temp, n, note FROM room WHERE station = 'b'`, { method: 'POST' });
+    eq(posted.map((r) => [r.time.getNanoTime(), r.temp, r.n, r.note]), raw.map((r) => [r.time.getNanoTime(), r.temp, r.n, r.note]), 'POST');
+    // several statements: an array of results
+    const both = await influx.query([`SELECT count(n) FROM room`, `SELECT max(n) FROM room WHERE station = 'a'`]);
+    eq([both[0][0].count, both[1][0].max], [points.length, Math.max(...points.filter((p) => p.station === 'a').map((p) => p.n))],
+      'two statements');
+    const rawDoc = await influx.queryRaw(`SELECT count(n) FROM room GROUP BY station`);
+    eq(rawDoc.results[0].series.map((x) => [x.tags.station, x.values[0][1]]), STATIONS.map((st) => [st, 240]), 'queryRaw');
+
+    // errors: a statement error is a ResultError, a syntax error a 400
+    let err;
+    try {
+      await influx.query('SELECT * FROM nope');
+    } catch (e) {
+      err = e;
+    }
+    eq(err && err.message, 'Error from InfluxDB: measurement not found: nope', 'statement error');
+    err = undefined;
+    try {
+      await influx.query('SELECT FROM room');
+    } catch (e) {
+      err = e;
+    }
+    ok(err && err.res && err.res.statusCode === 400 && /error parsing query/.test(err.message), `syntax error: ${err}`);
+
+    // the management calls node-influx builds on SHOW / CREATE
+    eq(await influx.getDatabaseNames(), ['q'], 'getDatabaseNames');
+    eq(await influx.getMeasurements(), ['room'], 'getMeasurements');
+    await influx.createDatabase('fresh_db');
+    eq(await influx.getDatabaseNames(), ['fresh_db', 'q'], 'createDatabase');
+
+    // what the client sent: GET with epoch= and params={} (accepted), POST for CREATE
+    const queries = sent.filter((r) => r.path.startsWith('/query'));
+    ok(queries.some((r) => r.method === 'GET' && r.path.includes('epoch=&') && r.path.includes('params=%7B%7D')),
+      `node-influx sends empty epoch and params={}: ${queries.map((r) => r.path).slice(0, 2)}`);
+    ok(queries.some((r) => r.method === 'POST'), 'node-influx used POST');
+  } finally {
+    await s.stop();
+  }
+}
+
+// ------------------------------------------------------------------ runner
+
+const tests = [['node-influx: query, queryRaw, precision, POST, errors, SHOW/CREATE', testNodeInfluxQueries]];
+
+let passed = 0, failed = 0;
+let installError;
+try {
+  clients = installClients();
+  console.log(`clients from ${clients.dir} (influx@${PACKAGES.influx})`);
+} catch (e) {
+  installError = e;
+  console.log(`FAIL installing the client packages: ${e.message}`);
+}
+for (const [name, fn] of tests) {
+  const t = Date.now();
+  try {
+    if (installError) {
+      failed++;
+      console.log(`FAIL ${name}: not run, the client packages could not be installed`);
+      continue;
+    }
+    await fn();
+    passed++;
+    console.log(`ok   ${name} (${Date.now() - t} ms)`);
+  } catch (e) {
+    failed++;
+    console.log(`FAIL ${name}: ${e.stack || e}`);
+  }
+}
+if (failed === 0) fs.rmSync(TMP, { recursive: true, force: true });
+else console.log(`data and logs kept in ${TMP}`);
+console.log(`wall time ${((Date.now() - T0) / 1000).toFixed(1)} s`);
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
