@@ -480,6 +480,19 @@ static uint64_t gcd_u64(uint64_t a, uint64_t b) {
   return a;
 }
 
+void dp_scale_of(uint64_t bound, uint64_t eps_micro, uint64_t *num, uint64_t *den) {
+  uint64_t n = bound * 1000000u, d = eps_micro ? eps_micro : 1;
+  uint64_t g = gcd_u64(n, d);
+  n /= g;
+  d /= g;
+  while (n > (1ull << 32) || d > (1ull << 32)) { /* keep the scale, lose low bits */
+    n = (n >> 1) | 1;
+    d = (d >> 1) | 1;
+  }
+  *num = n;
+  *den = d;
+}
+
 int64_t dp_discrete_laplace(dp_rng *r, uint64_t scale_num, uint64_t scale_den) {
   uint64_t g = scale_num && scale_den ? gcd_u64(scale_num, scale_den) : 1;
   uint64_t t = scale_num / g, s = scale_den / g;

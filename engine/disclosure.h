@@ -63,6 +63,11 @@ int dp_rng_new_system(dp_rng **out);
 int dp_rng_new_seeded(const uint8_t seed[32], dp_rng **out);
 void dp_rng_free(dp_rng *r); /* wipes its state; NULL is a no-op */
 
+/* The noise scale bound / ε (ε in millionths; bound = contributions one person may make to
+ * a release) as a fraction num/den with both terms in 1..2^32, as dp_discrete_laplace takes
+ * it: reduced by their gcd, then rounded if still too large. */
+void dp_scale_of(uint64_t bound, uint64_t eps_micro, uint64_t *num, uint64_t *den);
+
 /* One draw of discrete Laplace noise with scale scale_num / scale_den (both 1..2^32).
  * Not thread-safe per rng. */
 int64_t dp_discrete_laplace(dp_rng *r, uint64_t scale_num, uint64_t scale_den);

@@ -79,29 +79,6 @@ static bool str_is(teuto_str s, const char *lit) {
   return s.len == n && !memcmp(s.ptr, lit, n);
 }
 
-static uint64_t gcd_u64(uint64_t a, uint64_t b) {
-  while (b) {
-    uint64_t t = a % b;
-    a = b;
-    b = t;
-  }
-  return a;
-}
-
-/* DP noise scale cells_per_day_max / ε as a fraction with both terms <= 2^32. */
-static void dp_scale(const privacy_meas *pm, uint64_t *num, uint64_t *den) {
-  uint64_t n = (uint64_t)pm->cells_per_day_max * 1000000u, d = pm->dp_epsilon_micro;
-  uint64_t g = gcd_u64(n, d);
-  n /= g;
-  d /= g;
-  while (n > (1ull << 32) || d > (1ull << 32)) {
-    n = (n >> 1) | 1;
-    d = (d >> 1) | 1;
-  }
-  *num = n;
-  *den = d;
-}
-
 /* Opens the ledger and the CSPRNG on first use and spends ε for the days of [from, to). */
 static int dp_spend(teuto_db *db, const char *key, const privacy_meas *pm, int64_t from,
                     int64_t to) {
@@ -118,7 +95,7 @@ static int dp_spend(teuto_db *db, const char *key, const privacy_meas *pm, int64
 
 static int64_t dp_noise(teuto_db *db, const privacy_meas *pm) {
   uint64_t num, den;
-  dp_scale(pm, &num, &den);
+  dp_scale_of(pm->cells_per_day_max, pm->dp_epsilon_micro, &num, &den);
   pthread_mutex_lock(&db->dp_mu);
   int64_t z = dp_discrete_laplace(db->rng, num, den);
   pthread_mutex_unlock(&db->dp_mu);
