@@ -21,73 +21,7 @@ import threading
 import time
 import traceback
 
-SRC = os.environ.get("TEUTO_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
-BUILD = os.environ.get("TEUTO_BUILD_DIR", os.path.join(SRC, "build"))
-TEUTOD = os.path.join(BUILD, "teutod")
-TEUTO = os.path.join(BUILD, "teuto")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-class Server:
-    def __init__(self, data, args=(), config=None):
-        self.data = data
-        self.http_port = free_port()
-        self.lp_port = free_port()
-        self.log_path = os.path.join(os.path.dirname(data), "teutod-%d.log" % self.http_port)
-        cmd = [TEUTOD, "--data", data, "--http", "127.0.0.1:%d" % self.http_port,
-               "--lp", "127.0.0.1:%d" % self.lp_port, "--query", "127.0.0.1:%d" % free_port()]
-        if config:
-            cmd += ["--config", config]
-        cmd += list(args)
-        self.log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 20
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError("teutod exited with %d: %s" % (self.proc.returncode, self.logtext()))
-            try:
-                st, _, _ = request(self.http_port, "GET", "/ping")
-                if st == 204:
-                    return
-            except OSError:
-                pass
-            if time.time() > deadline:
-                self.proc.kill()
-                raise RuntimeError("teutod did not answer /ping: " + self.logtext())
-            time.sleep(0.05)
-
-    def logtext(self):
-        self.log.flush()
-        with open(self.log_path, "rb") as f:
-            return f.read().decode(errors="replace")
-
-    def stop(self, sig=signal.SIGTERM, timeout=30):
-        self.proc.send_signal(sig)
-        try:
-            rc = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            raise AssertionError("teutod did not stop within %d s" % timeout)
-        self.log.close()
-        return rc
-
-
-def request(port, method, path, body=None, headers=None, timeout=10):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        c.request(method, path, body=body, headers=headers or {})
-        r = c.getresponse()
-        return r.status, dict(r.getheaders()), r.read()
-    finally:
-        c.close()
+from teutod_util import BUILD, SRC, TEUTO, TEUTOD, Server, free_port, request  # noqa: F401
 
 
 def raw(port, data, timeout=5):

@@ -35,10 +35,8 @@ import threading
 import time
 import traceback
 
-SRC = os.environ.get("TEUTO_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
-BUILD = os.environ.get("TEUTO_BUILD_DIR", os.path.join(SRC, "build"))
-TEUTOD = os.path.abspath(os.path.join(BUILD, "teutod"))
-TEUTO = os.path.abspath(os.path.join(BUILD, "teuto"))
+import teutod_util
+from teutod_util import BUILD, SRC, TEUTO, TEUTOD, free_port, request  # noqa: F401
 CITY_CONF = os.path.abspath(os.path.join(SRC, "docs", "examples", "city.conf"))
 
 NS = 10 ** 9
@@ -53,90 +51,14 @@ DAY0_NS = (int(time.time()) // 86400 - 3) * DAY_NS
 
 # ---------------------------------------------------------------- helpers (from test_ingest.py)
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-class Server:
-    """The real teutod. data=None leaves --data out (the config file's value counts)."""
-
-    def __init__(self, data, args=(), config=None, cwd=None, log_path=None):
-        self.data = data
-        self.http_port = free_port()
-        self.lp_port = free_port()
-        if log_path is None:
-            log_path = os.path.join(os.path.dirname(data), "teutod-%d.log" % self.http_port)
-        self.log_path = log_path
-        cmd = [TEUTOD]
-        if data is not None:
-            cmd += ["--data", data]
-        cmd += ["--http", "127.0.0.1:%d" % self.http_port, "--lp", "127.0.0.1:%d" % self.lp_port,
-                "--query", "127.0.0.1:%d" % free_port()]
-        if config:
-            cmd += ["--config", config]
-        cmd += list(args)
-        self.log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, cwd=cwd)
-        deadline = time.time() + 30
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError("teutod exited with %d: %s" % (self.proc.returncode, self.logtext()))
-            try:
-                st, _, _ = request(self.http_port, "GET", "/ping")
-                if st == 204:
-                    return
-            except OSError:
-                pass
-            if time.time() > deadline:
-                self.proc.kill()
-                raise RuntimeError("teutod did not answer /ping: " + self.logtext())
-            time.sleep(0.05)
-
-    def logtext(self):
-        if not self.log.closed:
-            self.log.flush()
-        with open(self.log_path, "rb") as f:
-            return f.read().decode(errors="replace")
-
-    def stop(self, sig=signal.SIGTERM, timeout=60):
-        self.proc.send_signal(sig)
-        try:
-            rc = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            raise AssertionError("teutod did not stop within %d s" % timeout)
-        self.log.close()
-        return rc
-
-    def kill(self):
-        self.proc.kill()
-        self.proc.wait()
-        self.log.close()
+class Server(teutod_util.Server):
+    """teutod (teutod_util.Server) with this test's write helper."""
 
     def write(self, db, body):
         if isinstance(body, str):
             body = body.encode()
         st, _, b = request(self.http_port, "POST", "/write?db=" + db, body, timeout=60)
         return st, b
-
-    def metrics(self):
-        _, _, body = request(self.http_port, "GET", "/metrics")
-        return body.decode()
-
-
-def request(port, method, path, body=None, headers=None, timeout=10):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        c.request(method, path, body=body, headers=headers or {})
-        r = c.getresponse()
-        return r.status, dict(r.getheaders()), r.read()
-    finally:
-        c.close()
 
 
 def metric(text, name, labels):

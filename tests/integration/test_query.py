@@ -31,10 +31,8 @@ import time
 import traceback
 import urllib.parse
 
-SRC = os.environ.get("TEUTO_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
-BUILD = os.environ.get("TEUTO_BUILD_DIR", os.path.join(SRC, "build"))
-TEUTOD = os.path.abspath(os.path.join(BUILD, "teutod"))
-TEUTO = os.path.abspath(os.path.join(BUILD, "teuto"))
+import teutod_util
+from teutod_util import BUILD, SRC, TEUTO, TEUTOD, free_port, request  # noqa: F401
 
 NS = 10 ** 9
 HOUR_NS = 3600 * NS
@@ -45,62 +43,11 @@ RANGE_END = T0 + 60 * HOUR_NS
 
 # ---------------------------------------------------------------- server and helpers
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+class Server(teutod_util.Server):
+    """teutod (teutod_util.Server) without the TCP line protocol, with /query helpers."""
 
-
-class Server:
     def __init__(self, data, args=(), config=None):
-        self.data = data
-        self.http_port = free_port()
-        self.query_port = free_port()
-        self.log_path = os.path.join(os.path.dirname(data), "teutod-%d.log" % self.http_port)
-        cmd = [TEUTOD, "--data", data, "--http", "127.0.0.1:%d" % self.http_port, "--lp", "off",
-               "--query", "127.0.0.1:%d" % self.query_port]
-        if config:
-            cmd += ["--config", config]
-        cmd += list(args)
-        self.log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 20
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError("teutod exited with %d: %s" % (self.proc.returncode, self.logtext()))
-            try:
-                st, _, _ = request(self.http_port, "GET", "/ping")
-                if st == 204:
-                    return
-            except OSError:
-                pass
-            if time.time() > deadline:
-                self.proc.kill()
-                raise RuntimeError("teutod did not answer /ping: " + self.logtext())
-            time.sleep(0.05)
-
-    def logtext(self):
-        if not self.log.closed:
-            self.log.flush()
-        with open(self.log_path, "rb") as f:
-            return f.read().decode(errors="replace")
-
-    def alive(self):
-        if self.proc.poll() is not None:
-            raise AssertionError("teutod died (%d): %s" % (self.proc.returncode, self.logtext()[-2000:]))
-
-    def stop(self, timeout=30):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            rc = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            raise AssertionError("teutod did not stop within %d s" % timeout)
-        self.log.close()
-        return rc
+        super().__init__(data, args, config, lp=False)
 
     def write(self, db, lines, headers=None, per_request=5000):
         for i in range(0, len(lines), per_request):
@@ -127,16 +74,6 @@ class Server:
         if st != 200:
             raise AssertionError("query %r: %d %r" % (q, st, b[:500]))
         return json.loads(b)
-
-
-def request(port, method, path, body=None, headers=None, timeout=10):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        c.request(method, path, body=body, headers=headers or {})
-        r = c.getresponse()
-        return r.status, dict(r.getheaders()), r.read()
-    finally:
-        c.close()
 
 
 def raw_http(port, data, timeout=20):
