@@ -21,6 +21,7 @@ import threading
 import time
 import traceback
 
+import teutod_util
 from teutod_util import BUILD, SRC, TEUTO, TEUTOD, Server, free_port, request  # noqa: F401
 
 
@@ -623,31 +624,7 @@ TESTS = [test_endpoints, test_series_limit, test_bodies_budget, test_timeouts_an
 
 
 def main():
-    for p in (TEUTOD, TEUTO):
-        if not os.access(p, os.X_OK):
-            print("missing binary %s (build first)" % p)
-            return 1
-    only = sys.argv[1:]
-    passed = failed = 0
-    for t in TESTS:
-        if only and t.__name__ not in only:
-            continue
-        t0 = time.time()
-        try:
-            t()
-            passed += 1
-            print("ok   %s (%.1f s)" % (t.__name__, time.time() - t0))
-        except Exception:
-            failed += 1
-            print("FAIL %s" % t.__name__)
-            traceback.print_exc()
-        sys.stdout.flush()
-    print("%d passed, %d failed" % (passed, failed))
-    if failed == 0:
-        subprocess.run(["rm", "-rf", TMP])
-    else:
-        print("data and logs kept in " + TMP)
-    return 1 if failed else 0
+    return teutod_util.run_tests(TESTS, TMP)
 
 
 if __name__ == "__main__":

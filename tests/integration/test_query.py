@@ -845,37 +845,18 @@ TESTS = [test_json_aggregates, test_json_raw_rows_and_epochs, test_post_form_and
          test_timeouts_and_stop, test_auth_and_public_access, test_cli_http_and_dir]
 
 
+def _stop_shared():
+    """The server some tests share: it must exit cleanly too."""
+    if "srv" not in _shared:
+        return 0
+    rc = _shared["srv"].stop()
+    if rc != 0:
+        print("FAIL shared server exit status %d" % rc)
+    return 1 if rc != 0 else 0
+
+
 def main():
-    for p in (TEUTOD, TEUTO):
-        if not os.access(p, os.X_OK):
-            print("missing binary %s (build first)" % p)
-            return 1
-    only = sys.argv[1:]
-    passed = failed = 0
-    for t in TESTS:
-        if only and t.__name__ not in only:
-            continue
-        t0 = time.time()
-        try:
-            t()
-            passed += 1
-            print("ok   %s (%.1f s)" % (t.__name__, time.time() - t0))
-        except Exception:
-            failed += 1
-            print("FAIL %s" % t.__name__)
-            traceback.print_exc()
-        sys.stdout.flush()
-    if "srv" in _shared:
-        rc = _shared["srv"].stop()
-        if rc != 0:
-            failed += 1
-            print("FAIL shared server exit status %d" % rc)
-    print("%d passed, %d failed" % (passed, failed))
-    if failed == 0:
-        subprocess.run(["rm", "-rf", TMP])
-    else:
-        print("data and logs kept in " + TMP)
-    return 1 if failed else 0
+    return teutod_util.run_tests(TESTS, TMP, _stop_shared)
 
 
 if __name__ == "__main__":

@@ -45,31 +45,46 @@ class Server:
     def __init__(self, data, args=(), config=None, cwd=None, log_path=None, lp=True,
                  start_timeout_s=30):
         self.data = data
-        self.http_port = free_port()
-        self.lp_port = free_port() if lp else None
-        self.query_port = free_port()
-        if log_path is None:
-            log_path = os.path.join(os.path.dirname(data), "teutod-%d.log" % self.http_port)
-        self.log_path = log_path
-        cmd = [TEUTOD]
-        if data is not None:
-            cmd += ["--data", data]
-        cmd += ["--http", "127.0.0.1:%d" % self.http_port,
-                "--lp", "127.0.0.1:%d" % self.lp_port if lp else "off",
-                "--query", "127.0.0.1:%d" % self.query_port]
-        if config:
-            cmd += ["--config", config]
-        cmd += list(args)
-        self.log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, cwd=cwd)
-        deadline = time.time() + start_timeout_s
+        # A port free_port() saw free may be taken by someone else before teutod binds it:
+        # then teutod exits with "Address already in use", and it is started again on others.
+        for attempt in range(5):
+            ports = set()
+            while len(ports) < 3:
+                ports.add(free_port())
+            ports = sorted(ports)
+            self.http_port, lp_port, self.query_port = ports
+            self.lp_port = lp_port if lp else None
+            path = log_path
+            if path is None:
+                path = os.path.join(os.path.dirname(data), "teutod-%d.log" % self.http_port)
+            self.log_path = path
+            cmd = [TEUTOD]
+            if data is not None:
+                cmd += ["--data", data]
+            cmd += ["--http", "127.0.0.1:%d" % self.http_port,
+                    "--lp", "127.0.0.1:%d" % self.lp_port if lp else "off",
+                    "--query", "127.0.0.1:%d" % self.query_port]
+            if config:
+                cmd += ["--config", config]
+            cmd += list(args)
+            self.log = open(self.log_path, "wb")
+            self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, cwd=cwd)
+            if self._wait_ready(start_timeout_s):
+                return
+            self.log.close()
+            if "Address already in use" not in self.logtext() or attempt == 4:
+                raise RuntimeError("teutod exited with %d: %s" % (self.proc.returncode, self.logtext()))
+
+    def _wait_ready(self, timeout_s):
+        """True once /ping answers 204; False if teutod exited first."""
+        deadline = time.time() + timeout_s
         while True:
             if self.proc.poll() is not None:
-                raise RuntimeError("teutod exited with %d: %s" % (self.proc.returncode, self.logtext()))
+                return False
             try:
                 st, _, _ = request(self.http_port, "GET", "/ping")
                 if st == 204:
-                    return
+                    return True
             except OSError:
                 pass
             if time.time() > deadline:
@@ -107,3 +122,41 @@ class Server:
     def metrics(self):
         _, _, body = request(self.http_port, "GET", "/metrics")
         return body.decode()
+
+
+def run_tests(tests, tmp, finish=None):
+    """Runs the test functions (only those named on the command line, if any), printing
+    'ok NAME (s)' or 'FAIL NAME' with its traceback, then 'N passed, M failed'. finish(), if
+    given, runs after the tests and returns how many more failures it found. tmp (the tests'
+    scratch directory) is removed when everything passed, else kept and named. Returns the
+    exit status for sys.exit."""
+    import shutil
+    import sys
+    import traceback
+    for p in (TEUTOD, TEUTO):
+        if not os.access(p, os.X_OK):
+            print("missing binary %s (build first)" % p)
+            return 1
+    only = sys.argv[1:]
+    passed = failed = 0
+    for t in tests:
+        if only and t.__name__ not in only:
+            continue
+        t0 = time.time()
+        try:
+            t()
+            passed += 1
+            print("ok   %s (%.1f s)" % (t.__name__, time.time() - t0))
+        except Exception:
+            failed += 1
+            print("FAIL %s" % t.__name__)
+            traceback.print_exc()
+        sys.stdout.flush()
+    if finish:
+        failed += finish()
+    print("%d passed, %d failed" % (passed, failed))
+    if failed == 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+    else:
+        print("data and logs kept in " + tmp)
+    return 1 if failed else 0
