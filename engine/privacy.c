@@ -521,15 +521,12 @@ static bool path_inside(const char *path, const char *dir) {
 }
 
 static int finish_meas(privacy_meas *m, char *err, size_t cap) {
-  bool personal = false, pseudo_any = false, position = false;
+  bool personal = false, position = false;
   int first_pseudo = -1;
   for (uint32_t i = 0; i < m->name_count; i++) {
     uint8_t r = m->names[i].role;
     if (r == ROLE_PERSONAL_DROP || r == ROLE_PERSONAL_PSEUDO) personal = true;
-    if (r == ROLE_PERSONAL_PSEUDO) {
-      pseudo_any = true;
-      if (first_pseudo < 0) first_pseudo = (int)i;
-    }
+    if (r == ROLE_PERSONAL_PSEUDO && first_pseudo < 0) first_pseudo = (int)i;
     if (r == ROLE_LAT || r == ROLE_LON) position = true;
     if (m->names[i].len == strlen(PRIVACY_CELL_TAG) &&
         !memcmp(m->names[i].name, PRIVACY_CELL_TAG, strlen(PRIVACY_CELL_TAG)) && position)
@@ -613,7 +610,6 @@ static int finish_meas(privacy_meas *m, char *err, size_t cap) {
     return finish_err(err, cap, m, "dp_budget must be at least dp_epsilon");
   if (m->width_count == 0 && m->contributor >= 0 && m->raw_retention_days == 0)
     return finish_err(err, cap, m, "no rollups");
-  (void)pseudo_any;
   return 0;
 }
 

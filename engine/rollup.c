@@ -404,7 +404,6 @@ int rollup_apply(rollup_state *st, uint64_t lsn, const privacy_input *in, const 
       }
     }
   }
-  bool counted_any = false;
   for (uint32_t w = 0; w < pm->width_count; w++) {
     table *t = &rm->t[w];
     int64_t b = floor_to(in->time_ns, t->width_ns);
@@ -439,11 +438,9 @@ int rollup_apply(rollup_state *st, uint64_t lsn, const privacy_input *in, const 
     for (uint32_t k = 0; k < in->val_n; k++)
       if (val_idx[in->val_off + k] < pm->measure_count)
         acc_add(&c->acc[val_idx[in->val_off + k]], val[in->val_off + k]);
-    counted_any = true;
   }
   /* The day counts the cell even when its bucket was already final (an input that raced with
    * the closing, or a replayed one whose cell is in the parts): live and replay then agree. */
-  (void)counted_any;
   if (new_day_cell) {
     int rc = tok_grow(&d->tok, &d->cells, &d->cap, d->count);
     if (rc) return rc;
