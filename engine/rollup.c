@@ -18,10 +18,11 @@
  * width per UTC day (an input that would enter one more counts nowhere). Both limit how much
  * one person can move a published number, which is what the DP scale assumes.
  *
- * CLOSING. Bucket B of width w is closed when B + w + allowed lateness <= watermark. The
- * background thread calls rollup_take_closed(), which turns every closed cell into a row and
- * drops it, and writes the rows through the ordinary write path; replaying such a row drops
- * the cell again (rollup_finalised), so replay never double counts (rollup.h invariants).
+ * CLOSING. Bucket B of width w is closed when B + w + allowed lateness <= watermark. Under the
+ * database lock the background thread calls rollup_take_closed(), which turns every closed
+ * cell into a row, drops it, and hands out a finalisation mark per rollup; db.c appends rows
+ * and marks as one WAL frame before releasing the lock. Replaying the mark (rollup_mark) drops
+ * the same cells again, so replay never double counts (rollup.h invariant 3).
  *
  * Rollup row fields (FORMAT §Rollup rows): count (uint), contributors (uint) and cell_key
  * (uint) when there is a contributor, capped (bool, only when the contributor set was full),
