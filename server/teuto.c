@@ -223,6 +223,33 @@ static int print_cell(void *ctx, const teuto_rollup_cell *c) {
   return 0;
 }
 
+/* Reads conf's privacy policy (conf may be NULL) into cfg and opens the data directory for a
+ * command that reads: no background thread, warnings only. Returns 0, or 2 after saying why
+ * (cfg is then freed). */
+static int open_data(const char *cmd, const char *data, const char *conf, server_config *cfg,
+                     teuto_catalog **cat) {
+  char err[512];
+  config_init(cfg);
+  if (conf && (config_load(cfg, conf, err, sizeof err) != 0 ||
+               (cfg->policy && teuto_policy_finish(cfg->policy, data, err, sizeof err) != 0))) {
+    fprintf(stderr, "teuto %s: config: %s\n", cmd, err);
+    config_free(cfg);
+    return 2;
+  }
+  teuto_options opt;
+  teuto_options_init(&opt);
+  opt.background = 0;
+  opt.log_level = TEUTO_LOG_WARN;
+  opt.policy = cfg->policy;
+  int rc = teuto_catalog_open(data, &opt, cat);
+  if (rc) {
+    fprintf(stderr, "teuto %s: %s: %s\n", cmd, data, teuto_strerror(rc));
+    config_free(cfg);
+    return 2;
+  }
+  return 0;
+}
+
 static int rollup_cmd(int argc, char **argv) {
   const char *data = NULL, *dbname = "default", *conf = NULL, *rollup = NULL;
   int64_t from = INT64_MIN, to = INT64_MAX;
@@ -245,28 +272,13 @@ static int rollup_cmd(int argc, char **argv) {
     return 2;
   }
   static server_config cfg;
-  config_init(&cfg);
-  char err[512];
-  if (config_load(&cfg, conf, err, sizeof err) != 0 ||
-      (cfg.policy && teuto_policy_finish(cfg.policy, data, err, sizeof err) != 0)) {
-    fprintf(stderr, "teuto rollup: config: %s\n", err);
-    config_free(&cfg);
-    return 2;
-  }
-  teuto_options opt;
-  teuto_options_init(&opt);
-  opt.background = 0;
-  opt.log_level = TEUTO_LOG_WARN;
-  opt.policy = cfg.policy;
   teuto_catalog *cat;
   teuto_db *db;
-  int rc = teuto_catalog_open(data, &opt, &cat);
-  if (rc == 0) {
-    rc = teuto_catalog_db(cat, dbname, 0, &db);
-    if (rc) teuto_catalog_close(cat);
-  }
+  if (open_data("rollup", data, conf, &cfg, &cat)) return 2;
+  int rc = teuto_catalog_db(cat, dbname, 0, &db);
   if (rc) {
     fprintf(stderr, "teuto rollup: %s (database %s): %s\n", data, dbname, teuto_strerror(rc));
+    teuto_catalog_close(cat);
     config_free(&cfg);
     return 2;
   }
@@ -345,26 +357,9 @@ static const teuto_query_sink qcli_sink = {NULL, qc_statement_begin, qc_series_b
 static int query_dir(qcli *o, const char *data, const char *conf, const char *dbname,
                      int public_access, const char *text) {
   static server_config cfg;
-  config_init(&cfg);
-  char err[512];
-  if (conf && (config_load(&cfg, conf, err, sizeof err) != 0 ||
-               (cfg.policy && teuto_policy_finish(cfg.policy, data, err, sizeof err) != 0))) {
-    fprintf(stderr, "teuto query: config: %s\n", err);
-    config_free(&cfg);
-    return 2;
-  }
-  teuto_options opt;
-  teuto_options_init(&opt);
-  opt.background = 0;
-  opt.log_level = TEUTO_LOG_WARN;
-  opt.policy = cfg.policy;
   teuto_catalog *cat;
-  int rc = teuto_catalog_open(data, &opt, &cat);
-  if (rc) {
-    fprintf(stderr, "teuto query: %s: %s\n", data, teuto_strerror(rc));
-    config_free(&cfg);
-    return 2;
-  }
+  if (open_data("query", data, conf, &cfg, &cat)) return 2;
+  int rc;
   teuto_query_options qo;
   memset(&qo, 0, sizeof qo);
   qo.access = public_access ? TEUTO_QUERY_PUBLIC : TEUTO_QUERY_RAW;
