@@ -10,71 +10,26 @@
 // client sends are observed with node's diagnostics_channel; nothing is stubbed.
 // Prints `N passed, M failed`; exits non-zero on any failure.
 
-import { spawn, spawnSync } from 'node:child_process';
-import { createRequire } from 'node:module';
+import { spawn } from 'node:child_process';
 import diagnostics from 'node:diagnostics_channel';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+
+import { PACKAGES, freePort, installClients } from './clients_util.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const SRC = process.env.TEUTO_SOURCE_DIR || path.join(HERE, '..', '..');
 const BUILD = process.env.TEUTO_BUILD_DIR || path.join(SRC, 'build');
 const TEUTOD = path.join(BUILD, 'teutod');
 
-// The same exact versions as test_clients.mjs (one cache directory for both).
-const PACKAGES = { '@influxdata/influxdb-client': '1.35.0', influx: '5.12.0' };
 
 const T0 = Date.now();
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'teuto-query-clients-'));
 
-function installClients() {
-  const key = Object.entries(PACKAGES).map(([n, v]) => `${n.replace(/[@/]/g, '_')}-${v}`).join('+');
-  const dir = path.join(os.tmpdir(), `teuto-npm-${key}`);
-  const installed = (d) => Object.entries(PACKAGES).every(([n, v]) => {
-    try {
-      return JSON.parse(fs.readFileSync(path.join(d, 'node_modules', n, 'package.json'), 'utf8')).version === v;
-    } catch {
-      return false;
-    }
-  });
-  if (!installed(dir)) {
-    const stage = `${dir}.stage-${process.pid}`;
-    fs.rmSync(stage, { recursive: true, force: true });
-    fs.mkdirSync(stage, { recursive: true });
-    const args = ['install', '--no-audit', '--no-fund', '--no-save', '--prefix', stage,
-      '--fetch-timeout=30000', '--fetch-retries=1',
-      ...Object.entries(PACKAGES).map(([n, v]) => `${n}@${v}`)];
-    const p = spawnSync('npm', args, { encoding: 'utf8', timeout: 240000 });
-    if (p.error || p.status !== 0 || !installed(stage)) {
-      fs.rmSync(stage, { recursive: true, force: true });
-      throw new Error(`npm could not install the client packages (is the npm registry reachable?): ` +
-        `npm ${args.join(' ')} → ${p.error ? p.error.message : 'exit ' + p.status}\n${(p.stderr || '').trim()}`);
-    }
-    try {
-      fs.renameSync(stage, dir);
-    } catch (e) {
-      fs.rmSync(stage, { recursive: true, force: true });
-      if (!installed(dir)) throw e;
-    }
-  }
-  const require = createRequire(path.join(dir, 'index.js'));
-  return { v1: require('influx'), dir };
-}
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function request(port, method, p) {
   return new Promise((resolve, reject) => {

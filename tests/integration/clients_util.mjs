@@ -1,0 +1,61 @@
+// What the client-library tests share (test_clients.mjs, test_query_clients.mjs): the real
+// InfluxDB client packages installed from npm into a cache directory outside the tree, and a
+// free loopback port. Node's standard library only.
+import { spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+// Exact versions, checked with `npm view <name> version` when the tests were written.
+export const PACKAGES = { '@influxdata/influxdb-client': '1.35.0', influx: '5.12.0' };
+
+/** Installs PACKAGES once into $TMPDIR/teuto-npm-<versions> (staged beside it and renamed
+ * into place, so a concurrent run never sees half a tree); returns the loaded modules. */
+export function installClients() {
+  const key = Object.entries(PACKAGES).map(([n, v]) => `${n.replace(/[@/]/g, '_')}-${v}`).join('+');
+  const dir = path.join(os.tmpdir(), `teuto-npm-${key}`);
+  const installed = (d) => Object.entries(PACKAGES).every(([n, v]) => {
+    try {
+      return JSON.parse(fs.readFileSync(path.join(d, 'node_modules', n, 'package.json'), 'utf8')).version === v;
+    } catch {
+      return false;
+    }
+  });
+  if (!installed(dir)) {
+    const stage = `${dir}.stage-${process.pid}`;
+    fs.rmSync(stage, { recursive: true, force: true });
+    fs.mkdirSync(stage, { recursive: true });
+    const args = ['install', '--no-audit', '--no-fund', '--no-save', '--prefix', stage,
+      '--fetch-timeout=30000', '--fetch-retries=1',
+      ...Object.entries(PACKAGES).map(([n, v]) => `${n}@${v}`)];
+    const p = spawnSync('npm', args, { encoding: 'utf8', timeout: 240000 });
+    if (p.error || p.status !== 0 || !installed(stage)) {
+      fs.rmSync(stage, { recursive: true, force: true });
+      throw new Error(`npm could not install the client packages (is the npm registry reachable?): ` +
+        `npm ${args.join(' ')} → ${p.error ? p.error.message : 'exit ' + p.status}\n` +
+        `${(p.stderr || '').trim()}`);
+    }
+    try {
+      fs.renameSync(stage, dir);
+    } catch (e) {
+      fs.rmSync(stage, { recursive: true, force: true }); // another run got there first
+      if (!installed(dir)) throw e;
+    }
+  }
+  const require = createRequire(path.join(dir, 'index.js'));
+  return { v2: require('@influxdata/influxdb-client'), v1: require('influx'), dir };
+}
+
+/** A loopback port that was free a moment ago. */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
