@@ -2,32 +2,13 @@
  * query.c — teutod's query service: HTTP /query (InfluxDB 1.x) and the line query protocol.
  *
  * ONE QUERY, ONE WORKER. teuto_query runs a query to its end, pushing results into a sink;
- * it cannot pause. The event loop must not run it (a long aggregate would stall every other
- * connection of the loop), and must not buffer its output (a SELECT of a year of raw rows is
- * gigabytes). So each query gets a worker thread (at most QUERY_RUNNING_MAX at once; more
- * are refused with 503 / ERR LIMIT) and the connection is parked (net_conn_park) while it
- * runs:
- *
- *   worker   teuto_query → sink → qformat (qformat.c) → local buffer; every
- *            QUERY_FLUSH_BYTES (and at the end) the buffer moves into the job's `pend`
- *            buffer, HTTP-chunk framed for /query. While pend holds QUERY_PENDING_BYTES_MAX
- *            the worker waits (condition variable): backpressure reaches the engine.
- *            When pend goes from empty to non-empty, and when it finishes, the worker calls
- *            net_server_wake.
- *   loop     resume callback (after a wake-up, and when the connection's output drained:
- *            net.c calls resume of a parked connection then) moves pend into the
- *            connection's output (net_conn_send) while that holds < QUERY_OUT_LOW_BYTES, and
- *            signals the worker. Once the worker is done and pend is empty the request is
- *            over: the connection is unparked and its pipelined input read.
- *
- * Memory per query is therefore bounded by pend (QUERY_PENDING_BYTES_MAX plus one piece),
- * the connection's output (< QUERY_OUT_LOW_BYTES + pend) and the formatter's state, plus
- * what the engine needs (docs/QUERY.md), whatever the size of the result. A client that stops
- * reading is closed after idle_timeout_s (net.c: a parked connection with unsent output
- * times out); a closed connection cancels its query: the worker's next sink call returns
- * non-zero, teuto_query stops, the worker frees the job. The job is reference-counted
- * (worker + connection), so neither side waits for the other. teutod waits for all workers
- * (query_wait_idle) before it closes the catalog.
+ * it cannot pause. So each query runs on a worker thread that streams its answer to the parked
+ * connection (stream.c: at most STREAM_RUNNING_MAX at once, more are refused with 503 / ERR
+ * LIMIT; backpressure; a closed connection cancels the query at its next sink call). The
+ * worker formats through qformat (qformat.c) into its own buffer and hands it over every
+ * STREAM_FLUSH_BYTES and at the end, HTTP-chunk framed for /query. Memory per query is
+ * stream.c's bound plus the formatter's state, plus what the engine needs (docs/QUERY.md),
+ * whatever the size of the result.
  *
  * HTTP /query (GET or POST; parameters from the URL, and for POST with Content-Type
  * application/x-www-form-urlencoded also from the body, the body first as Go's FormValue):
@@ -59,9 +40,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,17 +49,18 @@
 
 #include "auth.h"
 #include "qformat.h"
+#include "stream.h"
 
-#define QJ_CANCELLED 1 /* sink return: the connection went away */
+#define QJ_CANCELLED STREAM_CANCELLED /* sink return: the connection went away */
 #define QJ_STOPPED 2   /* sink return: a line-protocol statement failed; stop there */
 
 enum { PROTO_QHTTP = 0, PROTO_QLINE = 1 };
 
 struct query_job {
+  stream st;                         /* first: the worker and its output (stream.c) */
   /* set before the worker starts, read-only afterwards */
   teuto_catalog *cat;
   metrics *m;
-  net_server *net;
   char *text;                        /* the query, text_len bytes */
   size_t text_len;
   char db[TEUTO_DB_NAME_MAX + 1];    /* "" = default */
@@ -89,13 +69,6 @@ struct query_job {
   int te_chunked;                    /* HTTP: Transfer-Encoding: chunked (else close-delimited) */
   int keep_alive;                    /* HTTP: the connection stays open after the answer */
   int64_t start_ns;                  /* monotonic, for the line protocol's elapsed_ms */
-  /* shared: mu guards pend, done, refs; cancelled is also read without it */
-  pthread_mutex_t mu;
-  pthread_cond_t cv;                 /* the worker waits here for room in pend */
-  qbuf pend;                         /* output for the loop */
-  int done;                          /* the worker queued its last byte */
-  atomic_int cancelled;              /* the connection went away */
-  int refs;                          /* worker + connection */
   /* the worker's own */
   qformat fmt;
   int head_sent;                     /* HTTP: the 200 head is in pend */
@@ -103,44 +76,22 @@ struct query_job {
   char stop_msg[QPROTO_TEXT_MAX];
 };
 
-static pthread_mutex_t running_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t running_cv = PTHREAD_COND_INITIALIZER;
-static unsigned running_count;
-
 static int64_t mono_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-void query_wait_idle(void) {
-  pthread_mutex_lock(&running_mu);
-  while (running_count) pthread_cond_wait(&running_cv, &running_mu);
-  pthread_mutex_unlock(&running_mu);
-}
-
 /* ---- the job ---- */
 
-static void job_free(query_job *j) {
+static void job_destroy(stream *st) {
+  query_job *j = (query_job *)st;
   free(j->text);
-  qbuf_free(&j->pend);
   qformat_free(&j->fmt);
-  pthread_cond_destroy(&j->cv);
-  pthread_mutex_destroy(&j->mu);
   free(j);
 }
 
-/* Drops one reference; cancel: the connection's (the worker stops at its next sink call). */
-static void job_release(query_job *j, int cancel) {
-  pthread_mutex_lock(&j->mu);
-  if (cancel) {
-    atomic_store(&j->cancelled, 1);
-    pthread_cond_broadcast(&j->cv);
-  }
-  int last = --j->refs == 0;
-  pthread_mutex_unlock(&j->mu);
-  if (last) job_free(j);
-}
+static void job_run(stream *st);
 
 static query_job *job_new(ingest_ctx *x, int proto, const char *text, size_t len) {
   query_job *j = calloc(1, sizeof *j);
@@ -155,61 +106,43 @@ static query_job *job_new(ingest_ctx *x, int proto, const char *text, size_t len
   j->text_len = len;
   j->cat = x->cat;
   j->m = x->m;
-  j->net = x->net;
   j->proto = proto;
-  j->refs = 2;
   j->start_ns = mono_ns();
-  pthread_mutex_init(&j->mu, NULL);
-  pthread_cond_init(&j->cv, NULL);
+  stream_init(&j->st, x->net, job_run, job_destroy);
   return j;
 }
 
-/* Appends the head of a streamed 200 answer to pend (mu held). */
-static void http_head(query_job *j) {
-  qbuf_printf(&j->pend,
-              "HTTP/1.1 200 OK\r\nContent-Type: %s\r\nX-Influxdb-Version: teuto-%s\r\n"
-              "X-Influxdb-Build: teuto\r\n%s%s\r\n",
-              j->fmt.kind == QFORMAT_CSV ? "application/csv" : "application/json",
-              teuto_version(), j->te_chunked ? "Transfer-Encoding: chunked\r\n" : "",
-              j->keep_alive ? "" : "Connection: close\r\n");
+/* The head of a streamed 200 answer into out (cap bytes); its length. */
+static size_t http_head(query_job *j, char *out, size_t cap) {
+  int n = snprintf(out, cap,
+                   "HTTP/1.1 200 OK\r\nContent-Type: %s\r\nX-Influxdb-Version: teuto-%s\r\n"
+                   "X-Influxdb-Build: teuto\r\n%s%s\r\n",
+                   j->fmt.kind == QFORMAT_CSV ? "application/csv" : "application/json",
+                   teuto_version(), j->te_chunked ? "Transfer-Encoding: chunked\r\n" : "",
+                   j->keep_alive ? "" : "Connection: close\r\n");
   j->head_sent = 1;
   metrics_request(j->m, EP_QUERY, 200);
+  return (size_t)n < cap ? (size_t)n : cap - 1;
 }
 
-/* Moves the formatter's output into pend, waiting for room. Returns 0, QJ_CANCELLED, or
+/* Hands the formatter's output to the stream, waiting for room. Returns 0, QJ_CANCELLED, or
  * -ENOMEM. */
 static int job_flush(query_job *j) {
   qbuf *o = &j->fmt.out;
   if (o->oom) return -ENOMEM;
-  if (o->len == 0 && (j->proto != PROTO_QHTTP || j->head_sent)) return 0;
-  pthread_mutex_lock(&j->mu);
-  while (!atomic_load(&j->cancelled) && j->pend.len > 0 &&
-         j->pend.len + o->len > QUERY_PENDING_BYTES_MAX)
-    pthread_cond_wait(&j->cv, &j->mu);
-  if (atomic_load(&j->cancelled)) {
-    pthread_mutex_unlock(&j->mu);
-    return QJ_CANCELLED;
-  }
-  int was_empty = j->pend.len == 0;
-  if (j->proto == PROTO_QHTTP && !j->head_sent) http_head(j);
-  if (o->len && j->proto == PROTO_QHTTP && j->te_chunked) {
-    qbuf_printf(&j->pend, "%zx\r\n", o->len);
-    qbuf_put(&j->pend, o->p, o->len);
-    qbuf_put(&j->pend, "\r\n", 2);
-  } else {
-    qbuf_put(&j->pend, o->p, o->len);
-  }
-  int oom = j->pend.oom;
-  pthread_mutex_unlock(&j->mu);
+  char head[512];
+  size_t hl = 0;
+  if (j->proto == PROTO_QHTTP && !j->head_sent) hl = http_head(j, head, sizeof head);
+  else if (o->len == 0) return 0;
+  int rc = stream_put(&j->st, head, hl, o->p, o->len, j->proto == PROTO_QHTTP && j->te_chunked);
   o->len = 0;
-  if (was_empty) net_server_wake(j->net);
-  return oom ? -ENOMEM : 0;
+  return rc;
 }
 
 static int job_step(query_job *j, int rc) {
   if (rc) return rc;
-  if (atomic_load_explicit(&j->cancelled, memory_order_relaxed)) return QJ_CANCELLED;
-  return j->fmt.out.len >= QUERY_FLUSH_BYTES ? job_flush(j) : 0;
+  if (stream_cancelled(&j->st)) return QJ_CANCELLED;
+  return j->fmt.out.len >= STREAM_FLUSH_BYTES ? job_flush(j) : 0;
 }
 
 static int sk_statement_begin(void *ctx, uint32_t id) {
@@ -267,18 +200,21 @@ static const char *err_code(int code) {
   }
 }
 
-/* HTTP: a whole answer (no stream yet) into pend, mu held. */
+/* HTTP: a whole answer (nothing streamed yet). */
 static void http_whole(query_job *j, int status, const char *message) {
   qformat e;
   qformat_init(&e, j->fmt.kind == QFORMAT_CSV ? QFORMAT_CSV : QFORMAT_JSON, 0, 0);
   qformat_error_doc(&e, message);
-  qbuf_printf(&j->pend,
+  qbuf b = {0};
+  qbuf_printf(&b,
               "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
               "X-Influxdb-Version: teuto-%s\r\nX-Influxdb-Build: teuto\r\n%s\r\n",
               status, http_status_text(status),
               j->fmt.kind == QFORMAT_CSV ? "application/csv" : "application/json", e.out.len,
               teuto_version(), j->keep_alive ? "" : "Connection: close\r\n");
-  qbuf_put(&j->pend, e.out.p, e.out.len);
+  qbuf_put(&b, e.out.p, e.out.len);
+  if (!b.oom) stream_put(&j->st, b.p, b.len, NULL, 0, 0);
+  qbuf_free(&b);
   qformat_free(&e);
   metrics_request(j->m, EP_QUERY, status);
 }
@@ -292,18 +228,12 @@ static void job_finish(query_job *j, int rc, const teuto_query_error *qe) {
     if (nothing_yet && rc) {
       if (rc == TEUTO_EINVAL) snprintf(msg, sizeof msg, "error parsing query: %s", qe->message);
       else snprintf(msg, sizeof msg, "%s", teuto_strerror(rc));
-      pthread_mutex_lock(&j->mu);
       http_whole(j, rc == TEUTO_EINVAL ? 400 : 500, msg);
-      pthread_mutex_unlock(&j->mu);
       return;
     }
     qformat_end(&j->fmt, rc ? teuto_strerror(rc) : NULL);
     if (job_flush(j)) return;
-    if (j->te_chunked) {
-      pthread_mutex_lock(&j->mu);
-      qbuf_put(&j->pend, "0\r\n\r\n", 5);
-      pthread_mutex_unlock(&j->mu);
-    }
+    if (j->te_chunked) stream_put(&j->st, "0\r\n\r\n", 5, NULL, 0, 0);
     return;
   }
   qbuf *o = &j->fmt.out;
@@ -321,64 +251,14 @@ static void job_finish(query_job *j, int rc, const teuto_query_error *qe) {
   job_flush(j);
 }
 
-static void *job_main(void *arg) {
-  query_job *j = arg;
+static void job_run(stream *st) {
+  query_job *j = (query_job *)st;
   teuto_query_sink sink = {j, sk_statement_begin, sk_series_begin, sk_row, sk_series_end,
                            sk_statement_end};
   teuto_query_error qe;
   memset(&qe, 0, sizeof qe);
   int rc = teuto_query(j->cat, j->db[0] ? j->db : NULL, j->text, j->text_len, &j->opt, &sink, &qe);
   job_finish(j, rc, &qe);
-  pthread_mutex_lock(&j->mu);
-  j->done = 1;
-  pthread_mutex_unlock(&j->mu);
-  net_server_wake(j->net); /* before the count drops: teutod frees the server after that */
-  job_release(j, 0);
-  pthread_mutex_lock(&running_mu);
-  if (--running_count == 0) pthread_cond_broadcast(&running_cv);
-  pthread_mutex_unlock(&running_mu);
-  return NULL;
-}
-
-/* Starts the worker. Returns 0, or -EBUSY (QUERY_RUNNING_MAX) / -errno; then j is freed. */
-static int job_start(query_job *j) {
-  pthread_mutex_lock(&running_mu);
-  int busy = running_count >= QUERY_RUNNING_MAX;
-  if (!busy) running_count++;
-  pthread_mutex_unlock(&running_mu);
-  if (busy) {
-    job_free(j);
-    return -EBUSY;
-  }
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  pthread_t t;
-  int rc = pthread_create(&t, &attr, job_main, j);
-  pthread_attr_destroy(&attr);
-  if (rc) {
-    pthread_mutex_lock(&running_mu);
-    if (--running_count == 0) pthread_cond_broadcast(&running_cv);
-    pthread_mutex_unlock(&running_mu);
-    job_free(j);
-    return -rc;
-  }
-  return 0;
-}
-
-/* The loop's side: moves pend into c. 0 running, 1 finished and all queued, -1 close c. */
-static int job_pump(query_job *j, net_conn *c) {
-  if (net_conn_pending(c) >= QUERY_OUT_LOW_BYTES) return 0; /* drained first (EPOLLOUT) */
-  int rc = 0;
-  pthread_mutex_lock(&j->mu);
-  if (j->pend.len) {
-    if (net_conn_send(c, j->pend.p, j->pend.len) != 0) rc = -1;
-    j->pend.len = 0;
-    pthread_cond_signal(&j->cv);
-  }
-  int done = j->done;
-  pthread_mutex_unlock(&j->mu);
-  return rc ? -1 : done;
 }
 
 /* ---- HTTP /query ---- */
@@ -534,7 +414,7 @@ int query_http_start(ingest_ctx *x, net_conn *c, const http_request *r, query_jo
   qformat_init(&j->fmt, csv ? QFORMAT_CSV : chunked ? QFORMAT_JSON_CHUNKED : QFORMAT_JSON, epoch_div,
                chunk_size);
   int keep_alive = j->keep_alive;
-  int rc = job_start(j);
+  int rc = stream_start(&j->st);
   if (rc == -EBUSY)
     return http_now(x, c, keep_alive, csv, 503, "too many queries running; retry later",
                     "Retry-After: 1\r\n");
@@ -545,13 +425,13 @@ int query_http_start(ingest_ctx *x, net_conn *c, const http_request *r, query_jo
 }
 
 int query_http_resume(query_job *q, net_conn *c) {
-  int r = job_pump(q, c);
+  int r = stream_pump(&q->st, c);
   if (r == 1 && !q->keep_alive) net_conn_close_after_send(c);
   return r;
 }
 
 void query_http_free(query_job *q) {
-  if (q) job_release(q, 1);
+  if (q) stream_release(&q->st, 1);
 }
 
 /* ---- the line query protocol ---- */
@@ -692,9 +572,9 @@ static int qp_line(ingest_ctx *x, qproto_conn *q, net_conn *c, const char *line,
     j->opt.admin = q->admin;
     qformat_init(&j->fmt, q->kind, q->kind == QFORMAT_LP ? 1 : q->epoch_div, 0);
     j->fmt.guard_status = 1;
-    int rc = job_start(j);
+    int rc = stream_start(&j->st);
     if (rc == -EBUSY) {
-      qp_send(c, "ERR LIMIT too many queries running (%d); retry later", QUERY_RUNNING_MAX);
+      qp_send(c, "ERR LIMIT too many queries running (%d); retry later", STREAM_RUNNING_MAX);
       return 0;
     }
     if (rc) {
@@ -750,9 +630,9 @@ static int qp_resume(void *ctx, void *state, net_conn *c) {
   (void)ctx;
   qproto_conn *q = state;
   if (!q->job) return 1;
-  int r = job_pump(q->job, c);
+  int r = stream_pump(&q->job->st, c);
   if (r == 0) return 0;
-  job_release(q->job, 1);
+  stream_release(&q->job->st, 1);
   q->job = NULL;
   return r < 0 ? -1 : 1;
 }
@@ -769,7 +649,7 @@ static void qp_close(void *ctx, void *state, const char *rest, size_t rest_len) 
   (void)rest_len;
   qproto_conn *q = state;
   if (!q) return;
-  if (q->job) job_release(q->job, 1);
+  if (q->job) stream_release(&q->job->st, 1);
   free(q);
 }
 

@@ -9,13 +9,6 @@
 #include "ingest.h"
 #include "net.h"
 
-#define QUERY_RUNNING_MAX 64                 /* queries executing at once (both protocols);
-                                                more are refused: 503 / ERR LIMIT */
-#define QUERY_PENDING_BYTES_MAX (256 * 1024) /* formatted output a query may have waiting for
-                                                its connection; past it the worker waits */
-#define QUERY_FLUSH_BYTES (32 * 1024)        /* the worker hands output over in pieces */
-#define QUERY_OUT_LOW_BYTES (64 * 1024)      /* the loop takes more output only while the
-                                                connection has less than this unsent */
 #define QPROTO_LINE_BYTES_MAX (64 * 1024)    /* one request line of the line query protocol */
 #define QPROTO_TEXT_MAX 512                  /* bytes of a status message */
 
@@ -45,9 +38,5 @@ void query_http_free(query_job *q);
 
 /* The line query protocol, to pass to net_server_listen with an ingest_ctx. */
 net_handler qproto_handler(const server_config *cfg);
-
-/* Waits until no query worker runs any more (teutod: after the loops ended, before the
- * catalog closes; a worker whose connection closed stops at its next result row). */
-void query_wait_idle(void);
 
 #endif /* TEUTO_QUERY_H */

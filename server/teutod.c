@@ -25,6 +25,7 @@
 #include "ingest.h"
 #include "net.h"
 #include "query.h"
+#include "stream.h"
 #include "teuto.h"
 
 static void usage(FILE *out) {
@@ -218,7 +219,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "teutod: cannot listen: %s\n", strerror(-rc));
     net_server_stop(net);
     net_server_join(net);
-    query_wait_idle();
+    stream_wait_idle();
     teuto_catalog_close(cat);
     net_server_destroy(net); /* after the catalog: its hook may call net_server_wake */
     return 1;
@@ -239,7 +240,7 @@ int main(int argc, char **argv) {
   fprintf(stderr, "teutod: %s: finishing in-flight requests\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
   net_server_stop(net);
   net_server_join(net); /* the loops answered (or closed) every connection: no request runs */
-  query_wait_idle();     /* query workers of closed connections stop at their next row */
+  stream_wait_idle();     /* workers of closed connections stop at their next put */
   fprintf(stderr, "teutod: flushing and closing the databases\n");
   int frc = teuto_catalog_flush(cat);
   int crc = teuto_catalog_close(cat);
