@@ -431,6 +431,28 @@ typedef struct teuto_rollup_cell {
 int teuto_rollup_read(teuto_db *db, const char *rollup, int64_t from_ns, int64_t to_ns,
                       int mode, int (*fn)(void *ctx, const teuto_rollup_cell *cell), void *ctx);
 
+/* ---- text forms: how every text output of teuto writes numbers, times and strings ---- */
+
+/* Each writes into dst (at least the given bytes), without a NUL, and returns the bytes
+ * written. Thread-safe, no allocation. */
+#define TEUTO_TEXT_FLOAT_MAX 336 /* bytes for any double, plain form */
+#define TEUTO_TEXT_TIME_MAX 40
+
+/* The shortest decimal that reads back as x. json: NaN/±Inf are null, and magnitudes below
+ * 1e-6 or from 1e21 on take Go's exponent form (1e-7, 1e+21); else NaN, +Inf, -Inf. */
+size_t teuto_text_float(char *dst, double x, int json);
+/* ns since the epoch as RFC 3339 UTC, fraction digits only as needed. */
+size_t teuto_text_rfc3339(char *dst, int64_t ns);
+/* s (n bytes) as a quoted JSON string; invalid UTF-8 becomes U+FFFD. dst: 6 * n + 2 bytes. */
+size_t teuto_text_json_string(char *dst, const char *s, size_t n);
+/* s with a backslash before each byte in specials (line protocol). dst: 2 * n bytes. */
+size_t teuto_text_lp_escape(char *dst, const char *s, size_t n, const char *specials);
+/* RFC 3339 (with fraction and Z or an offset) or a date YYYY-MM-DD (UTC midnight) into ns.
+ * 0 or TEUTO_EINVAL. */
+int teuto_text_parse_time(const char *s, size_t n, int64_t *ns);
+/* A positive duration <integer><s|m|h|d|w> (15m, 1h, 7d) into ns. 0 or TEUTO_EINVAL. */
+int teuto_text_parse_duration(const char *s, size_t n, int64_t *ns);
+
 /* ---- a data directory of named databases ---- */
 
 /* A catalog is a data directory holding one database per name (a subdirectory `db/<name>`).

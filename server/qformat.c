@@ -99,112 +99,15 @@ void qbuf_free(qbuf *b) {
 
 /* ---- numbers and times ---- */
 
-/* The shortest decimal digits of finite x > 0 that read back as x: digits (no leading
- * zeros, no trailing zeros), their count, and e with x = 0.d1d2... × 10^(e+1), i.e. d1 is
- * the 10^e digit. */
-static int shortest_digits(double x, char *digits, int *exp10) {
-  char tmp[48];
-  /* a subnormal has fewer significant digits than DBL_DIG: try every length */
-  for (int prec = x < 2.2250738585072014e-308 ? 1 : 15; prec <= 17; prec++) {
-    snprintf(tmp, sizeof tmp, "%.*e", prec - 1, x);
-    if (prec == 17 || strtod(tmp, NULL) == x) break;
-  }
-  /* tmp: d[.ddd]e[+-]XX */
-  int n = 0;
-  const char *p = tmp;
-  for (; *p && *p != 'e'; p++)
-    if (*p >= '0' && *p <= '9') digits[n++] = *p;
-  *exp10 = *p == 'e' ? atoi(p + 1) : 0;
-  while (n > 1 && digits[n - 1] == '0') n--;
-  digits[n] = 0;
-  return n;
-}
-
+/* Numbers and times in the engine's text forms (teuto_text_*), which exports share. */
 void qformat_float(qbuf *b, double x, int json) {
-  if (x != x) {
-    qbuf_puts(b, json ? "null" : "NaN");
-    return;
-  }
-  if (x > 1.7976931348623157e308 || x < -1.7976931348623157e308) {
-    qbuf_puts(b, json ? "null" : x > 0 ? "+Inf" : "-Inf");
-    return;
-  }
-  if (x == 0) {
-    qbuf_puts(b, 1 / x < 0 ? "-0" : "0");
-    return;
-  }
-  if (x < 0) {
-    putc1(b, '-');
-    x = -x;
-  }
-  char d[24];
-  int e;
-  int n = shortest_digits(x, d, &e);
-  if (json && (x < 1e-6 || x >= 1e21)) { /* Go: 'e' format, exponent "e-7" / "e+21" */
-    putc1(b, d[0]);
-    if (n > 1) {
-      putc1(b, '.');
-      qbuf_put(b, d + 1, (size_t)n - 1);
-    }
-    if (e < 0) qbuf_printf(b, "e-%d", -e);
-    else qbuf_printf(b, "e+%02d", e);
-    return;
-  }
-  if (e < 0) { /* 0.000ddd */
-    qbuf_puts(b, "0.");
-    for (int i = -1; i > e; i--) putc1(b, '0');
-    qbuf_put(b, d, (size_t)n);
-    return;
-  }
-  int intd = e + 1; /* digits before the point */
-  if (n <= intd) {
-    qbuf_put(b, d, (size_t)n);
-    for (int i = n; i < intd; i++) putc1(b, '0');
-  } else {
-    qbuf_put(b, d, (size_t)intd);
-    putc1(b, '.');
-    qbuf_put(b, d + intd, (size_t)(n - intd));
-  }
-}
-
-static int64_t floor_div(int64_t a, int64_t b) {
-  int64_t q = a / b;
-  return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
-}
-
-/* Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant's civil_from_days). */
-static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d) {
-  z += 719468;
-  int64_t era = floor_div(z, 146097);
-  unsigned doe = (unsigned)(z - era * 146097);
-  unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  unsigned mp = (5 * doy + 2) / 153;
-  *d = doy - (153 * mp + 2) / 5 + 1;
-  *m = mp < 10 ? mp + 3 : mp - 9;
-  *y = (int64_t)yoe + era * 400 + (*m <= 2);
+  char tmp[TEUTO_TEXT_FLOAT_MAX];
+  qbuf_put(b, tmp, teuto_text_float(tmp, x, json));
 }
 
 void qformat_rfc3339(qbuf *b, int64_t ns) {
-  int64_t sec = floor_div(ns, 1000000000);
-  int64_t frac = ns % 1000000000;
-  if (frac < 0) frac += 1000000000;
-  int64_t days = floor_div(sec, 86400);
-  int64_t sod = sec - days * 86400;
-  int64_t y;
-  unsigned m, d;
-  civil_from_days(days, &y, &m, &d);
-  qbuf_printf(b, "%04" PRId64 "-%02u-%02uT%02d:%02d:%02d", y, m, d, (int)(sod / 3600),
-              (int)(sod / 60 % 60), (int)(sod % 60));
-  if (frac) {
-    char f[16];
-    snprintf(f, sizeof f, "%09" PRId64, frac);
-    int n = 9;
-    while (n > 0 && f[n - 1] == '0') n--;
-    putc1(b, '.');
-    qbuf_put(b, f, (size_t)n);
-  }
-  putc1(b, 'Z');
+  char tmp[TEUTO_TEXT_TIME_MAX];
+  qbuf_put(b, tmp, teuto_text_rfc3339(tmp, ns));
 }
 
 int qformat_epoch_parse(const char *s, int64_t *div) {
@@ -225,61 +128,10 @@ int qformat_epoch_parse(const char *s, int64_t *div) {
 
 /* ---- strings ---- */
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), or 0 if it is not one. */
-static size_t utf8_len(const unsigned char *s, size_t n) {
-  unsigned c = s[0];
-  size_t len;
-  unsigned min;
-  if (c < 0x80) return 1;
-  if (c >= 0xc2 && c <= 0xdf) len = 2, min = 0x80;
-  else if (c >= 0xe0 && c <= 0xef) len = 3, min = 0x800;
-  else if (c >= 0xf0 && c <= 0xf4) len = 4, min = 0x10000;
-  else return 0;
-  if (n < len) return 0;
-  unsigned cp = c & (0xff >> (len + 1));
-  for (size_t i = 1; i < len; i++) {
-    if ((s[i] & 0xc0) != 0x80) return 0;
-    cp = (cp << 6) | (s[i] & 0x3f);
-  }
-  if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
-  return len;
-}
-
 void qformat_json_string(qbuf *b, const char *s, size_t n) {
-  const unsigned char *p = (const unsigned char *)s;
-  putc1(b, '"');
-  size_t run = 0; /* bytes copied as they are, flushed in one put */
-  for (size_t i = 0; i < n;) {
-    unsigned c = p[i];
-    const char *esc = NULL;
-    char u[8];
-    size_t l = 1;
-    if (c == '"') esc = "\\\"";
-    else if (c == '\\') esc = "\\\\";
-    else if (c == '\n') esc = "\\n";
-    else if (c == '\r') esc = "\\r";
-    else if (c == '\t') esc = "\\t";
-    else if (c < 0x20) {
-      snprintf(u, sizeof u, "\\u%04x", c);
-      esc = u;
-    } else if (c >= 0x80) {
-      l = utf8_len(p + i, n - i);
-      if (!l) {
-        esc = "\\ufffd";
-        l = 1;
-      }
-    }
-    if (esc) {
-      qbuf_put(b, p + i - run, run);
-      run = 0;
-      qbuf_puts(b, esc);
-    } else {
-      run += l;
-    }
-    i += l;
-  }
-  qbuf_put(b, p + n - run, run);
-  putc1(b, '"');
+  if (qbuf_reserve(b, 6 * n + 2)) return;
+  b->len += teuto_text_json_string(b->p + b->len, s, n);
+  b->p[b->len] = 0;
 }
 
 /* CSV field as Go's encoding/csv writes it. */
@@ -323,14 +175,9 @@ static void tsv_field(qbuf *b, const char *s, size_t n, int guard) {
 
 /* A name in line protocol: specials are the bytes to escape with a backslash. */
 static void lp_name(qbuf *b, const char *s, size_t n, const char *specials) {
-  size_t start = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (!strchr(specials, s[i]) || s[i] == 0) continue;
-    qbuf_put(b, s + start, i - start);
-    putc1(b, '\\');
-    start = i;
-  }
-  qbuf_put(b, s + start, n - start);
+  if (qbuf_reserve(b, 2 * n)) return;
+  b->len += teuto_text_lp_escape(b->p + b->len, s, n, specials);
+  b->p[b->len] = 0;
 }
 
 /* A tag key or value as InfluxDB's series keys escape it (models.escapeTag). */
