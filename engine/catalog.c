@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include "catalog.h"
 #include "teuto_int.h"
 
 #define CATALOG_DBS_MAX 1024
@@ -155,4 +156,8 @@ int teuto_catalog_flush(teuto_catalog *c) {
   }
   pthread_mutex_unlock(&c->mu);
   return first;
+}
+
+const teuto_policy *catalog_policy(const teuto_catalog *cat) {
+  return cat->has_opt ? cat->opt.policy : NULL;
 }

@@ -31,6 +31,7 @@
 
 #include <sodium.h>
 
+#include "dataset.h"
 #include "grid.h"
 #include "privacy.h"
 
@@ -57,6 +58,7 @@ void teuto_policy_free(teuto_policy *p) {
   for (uint32_t i = 0; i < p->meas_count; i++) meas_free(p->meas[i]);
   free(p->master_key_path);
   pseudo_close(p->ps);
+  dataset_set_free(p->datasets);
   free(p);
 }
 
@@ -123,8 +125,7 @@ static void width_name(int64_t ns, char *out, size_t cap) {
   else snprintf(out, cap, "%llds", (long long)(ns / s));
 }
 
-/* Calls fn for each comma-separated item of v, trimmed of spaces; stops at the first error. */
-static int each_item(const char *v, int (*fn)(void *ctx, const char *item, size_t len),
+int privacy_each_item(const char *v, int (*fn)(void *ctx, const char *item, size_t len),
                      void *ctx) {
   const char *p = v;
   for (;;) {
@@ -364,16 +365,16 @@ int teuto_policy_set(teuto_policy *p, const char *measurement, const char *key,
   }
   if (!strcmp(key, "dimensions") || !strcmp(key, "measures")) {
     add_ctx c = {m, !strcmp(key, "dimensions") ? ROLE_DIMENSION : ROLE_MEASURE, why};
-    rc = each_item(value, add_plain, &c);
+    rc = privacy_each_item(value, add_plain, &c);
   } else if (!strcmp(key, "personal")) {
     add_ctx c = {m, 0, why};
-    rc = each_item(value, add_personal, &c);
+    rc = privacy_each_item(value, add_personal, &c);
   } else if (!strcmp(key, "position") || !strcmp(key, "rollups") || !strcmp(key, "group_by") ||
              !strcmp(key, "aggregates")) {
     list_ctx c = {m, 0, why,
                   !strcmp(key, "rollups") ? 0 : !strcmp(key, "group_by") ? 1
                                             : !strcmp(key, "aggregates") ? 2 : 3};
-    rc = each_item(value, add_list_item, &c);
+    rc = privacy_each_item(value, add_list_item, &c);
     if (rc == 0 && c.which == 3 && c.n != 2) {
       *why = "position names two fields: latitude, longitude";
       rc = TEUTO_EINVAL;
@@ -638,6 +639,9 @@ int teuto_policy_finish(teuto_policy *p, const char *data_dir, char *err, size_t
       return rc;
     }
   }
+  /* the datasets refer to the measurements' rollups: checked once those are */
+  int rc = dataset_set_finish(p, err, err_cap);
+  if (rc) return rc;
   p->finished = true;
   return 0;
 }

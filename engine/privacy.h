@@ -103,11 +103,14 @@ typedef struct privacy_meas {
 #define PRIVACY_AGG_STDDEV (1u << 5)
 #define PRIVACY_AGG_CONTRIBUTORS (1u << 6)
 
+struct dataset_set;
+
 struct teuto_policy {
   privacy_meas *meas[PRIVACY_MEASUREMENTS_MAX];
   uint32_t meas_count;
   char *master_key_path;
   pseudo *ps;                         /* opened at finish when any measurement pseudonymises */
+  struct dataset_set *datasets;       /* the open-data publication (dataset.c), or NULL */
   bool finished;
 };
 
@@ -169,6 +172,11 @@ int privacy_group_tags(teuto_str group, teuto_tag *tags, uint32_t cap);
 
 /* Parses a duration "30s", "15m", "1h", "1d" into ns. 0 or TEUTO_EINVAL. */
 int privacy_duration_parse(const char *s, int64_t *out_ns);
+
+/* Calls fn for each comma-separated item of v, trimmed of spaces; stops at the first error
+ * (returned). An empty item is TEUTO_EINVAL. */
+int privacy_each_item(const char *v, int (*fn)(void *ctx, const char *item, size_t len),
+                      void *ctx);
 
 /* The k that applies to a bucket starting at bucket_ns. */
 uint32_t privacy_k_for(const privacy_meas *pm, int64_t bucket_ns);

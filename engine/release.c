@@ -32,9 +32,11 @@
 
 #include "db.h"
 #include "disclosure.h"
+#include "release.h"
 #include "series.h"
 
 #define DAY_NS (86400ll * 1000000000ll)
+#define RELEASE_WINDOW_BUCKETS 1024 /* buckets of one series read at a time */
 
 typedef struct key_list {
   char **keys;
@@ -209,7 +211,14 @@ int teuto_rollup_read(teuto_db *db, const char *rollup, int64_t from_ns, int64_t
   uint32_t w;
   if (!rollup || !privacy_is_rollup(db->opt.policy, (teuto_str){rollup, strlen(rollup)}, &pm, &w))
     return TEUTO_ENOTFOUND;
+  return release_read(db, pm, w, from_ns, to_ns, mode, NULL, NULL, fn, ctx);
+}
+
+int release_read(teuto_db *db, const privacy_meas *pm, uint32_t w, int64_t from_ns,
+                 int64_t to_ns, int mode, release_keep_fn keep, void *keep_ctx,
+                 int (*fn)(void *ctx, const teuto_rollup_cell *cell), void *ctx) {
   if (mode != TEUTO_ROLLUP_RAW && mode != TEUTO_ROLLUP_PUBLIC) return TEUTO_EINVAL;
+  if (w >= pm->width_count) return TEUTO_EINVAL;
   if (from_ns >= to_ns) return 0;
   bool pub = mode == TEUTO_ROLLUP_PUBLIC;
   int rc;
@@ -218,6 +227,8 @@ int teuto_rollup_read(teuto_db *db, const char *rollup, int64_t from_ns, int64_t
     /* the budget is the measurement's: every width releases the same people's data */
     if ((rc = dp_spend(db, pm->name, pm, from_ns, to_ns))) return rc;
   }
+  char rollup[TEUTO_NAME_MAX + 24];
+  snprintf(rollup, sizeof rollup, "%s:%s", pm->name, pm->width_name[w]);
   key_list keys = {0};
   teuto_str meas = {rollup, strlen(rollup)};
   rc = teuto_series_foreach(db, meas, collect_key, &keys);
@@ -239,22 +250,32 @@ int teuto_rollup_read(teuto_db *db, const char *rollup, int64_t from_ns, int64_t
       rc = nt;
       break;
     }
-    teuto_iter *it;
-    if ((rc = teuto_iter_open_key(db, (teuto_str){key, klen}, from_ns, to_ns, &it))) break;
-    teuto_row_view row;
-    int more;
-    while ((more = teuto_iter_next(it, &row)) == 1) {
-      teuto_rollup_cell c = {.bucket_ns = row.time_ns, .width_ns = pm->width_ns[w],
-                             .group = tags, .group_count = (size_t)nt,
-                             .measures = ms, .measure_count = pm->measure_count};
-      uint32_t cell_key = 0;
-      bool has_key;
-      cell_from_row(pm, &row, &c, ms, m2, &cell_key, &has_key);
-      if (pub) disclose(db, pm, &c, cell_key, has_key, ms, reason, sizeof reason);
-      if ((rc = fn(ctx, &c))) break;
+    if (keep && !keep(keep_ctx, tags, (size_t)nt)) continue;
+    /* a bounded range is read RELEASE_WINDOW_BUCKETS buckets at a time: the iterator holds
+     * its range of the series in memory, so a long range must not become one */
+    bool windowed = from_ns != INT64_MIN && to_ns != INT64_MAX;
+    __int128 step = (__int128)pm->width_ns[w] * RELEASE_WINDOW_BUCKETS;
+    for (int64_t a = from_ns; !rc && a < to_ns;) {
+      int64_t b = windowed && (__int128)to_ns - a > step ? (int64_t)(a + step) : to_ns;
+      teuto_iter *it;
+      if ((rc = teuto_iter_open_key(db, (teuto_str){key, klen}, a, b, &it))) break;
+      teuto_row_view row;
+      int more;
+      while ((more = teuto_iter_next(it, &row)) == 1) {
+        teuto_rollup_cell c = {.bucket_ns = row.time_ns, .width_ns = pm->width_ns[w],
+                               .group = tags, .group_count = (size_t)nt,
+                               .measures = ms, .measure_count = pm->measure_count};
+        uint32_t cell_key = 0;
+        bool has_key;
+        cell_from_row(pm, &row, &c, ms, m2, &cell_key, &has_key);
+        if (pub) disclose(db, pm, &c, cell_key, has_key, ms, reason, sizeof reason);
+        if ((rc = fn(ctx, &c))) break;
+      }
+      if (more < 0 && !rc) rc = more;
+      teuto_iter_close(it);
+      a = b;
     }
-    if (more < 0 && !rc) rc = more;
-    teuto_iter_close(it);
+    if (rc) break;
   }
   free(buf);
   free(order);

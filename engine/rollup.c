@@ -476,6 +476,12 @@ void rollup_mark(rollup_state *st, const privacy_meas *pm, uint32_t width_idx, i
   if (until_ns > t->finalised_until) t->finalised_until = until_ns;
 }
 
+int64_t rollup_finalised_until(rollup_state *st, const privacy_meas *pm, uint32_t width_idx) {
+  rmeas *rm = find_meas(st, pm);
+  if (!rm || width_idx >= pm->width_count) return INT64_MIN;
+  return rm->t[width_idx].finalised_until;
+}
+
 void rollup_seen_part(rollup_state *st, const privacy_meas *pm, uint32_t width_idx,
                       int64_t max_time_ns) {
   rmeas *rm = find_meas(st, pm);

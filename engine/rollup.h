@@ -60,6 +60,11 @@ int rollup_apply(rollup_state *st, uint64_t lsn, const privacy_input *in, const 
  * frame as the mark). */
 void rollup_mark(rollup_state *st, const privacy_meas *pm, uint32_t width_idx, int64_t until_ns);
 
+/* Buckets of rollup pm:width_idx starting before the returned time are final: their rows
+ * are written (memtable or parts) and will never change. INT64_MIN: none yet. Under the
+ * database lock. */
+int64_t rollup_finalised_until(rollup_state *st, const privacy_meas *pm, uint32_t width_idx);
+
 /* Opening: rows of rollup pm:width_idx up to max_time_ns are in the parts already. */
 void rollup_seen_part(rollup_state *st, const privacy_meas *pm, uint32_t width_idx,
                       int64_t max_time_ns);

@@ -102,6 +102,17 @@ void teuto_policy_free(teuto_policy *p);
 int teuto_policy_set(teuto_policy *p, const char *measurement, const char *key,
                      const char *value, const char **why);
 
+/* Sets key = value of the open-data publication (docs/EXPORT.md). dataset NULL: a setting
+ * shared by every dataset (section [export]: base_url, catalog_title, catalog_description,
+ * publisher, publisher_uri, contact_name, contact_email, licence, licence_uri, attribution,
+ * spatial, political_geocoding, default_range, max_range); else a setting of that dataset
+ * (section [dataset.<name>]: rollup, database, measures, aggregates, title, description,
+ * keywords, theme, accrual_periodicity, issued, landing_page, spatial_resolution_m, and
+ * any shared key to override it). Returns 0, TEUTO_EINVAL with *why (static), or -ENOMEM.
+ * Not after teuto_policy_finish, which checks every dataset against the measurements. */
+int teuto_policy_set_export(teuto_policy *p, const char *dataset, const char *key,
+                            const char *value, const char **why);
+
 /* Checks the whole policy (every name in a group or contributor setting has the right role,
  * no name has two roles, k >= 2, CKM parameters feasible, ...) and opens the master key file
  * (creating it, mode 0600, on first use), which must lie outside data_dir. On failure err
@@ -481,6 +492,71 @@ int teuto_catalog_foreach(teuto_catalog *cat, int (*fn)(void *ctx, const char *n
 
 /* Flushes every open database (for shutdown); returns the first error. */
 int teuto_catalog_flush(teuto_catalog *cat);
+
+/* ---- open-data exports (docs/EXPORT.md) ---- */
+
+/* A dataset (configured with teuto_policy_set_export) publishes one rollup to the portal.
+ * Exports read only its closed cells, always through the measurement's disclosure control. */
+
+typedef enum teuto_export_format {
+  TEUTO_EXPORT_CSV = 0,   /* RFC 4180, header row, units in column names */
+  TEUTO_EXPORT_JSON = 1,  /* one object: metadata, fields, rows (one row per line) */
+  TEUTO_EXPORT_LP = 2     /* line protocol, measurement = the dataset's name */
+} teuto_export_format;
+
+#define TEUTO_EXPORT_UNSET INT64_MIN  /* from_ns / to_ns: the default */
+
+typedef struct teuto_export_request {
+  const char *dataset;
+  int64_t from_ns;        /* first bucket (rounded up to `every`); UNSET: to - default_range */
+  int64_t to_ns;          /* end, exclusive (rounded down to `every`, and never past the
+                             last closed bucket); UNSET: the last closed bucket */
+  int64_t every_ns;       /* bucket width of the export; 0: the dataset's */
+  teuto_export_format format;
+  char separator;         /* CSV: ',' (0 = ',') or ';' */
+  const teuto_tag *filters; /* dimension = value, every key a grouping key, each once */
+  size_t filter_count;
+  int64_t now_ns;         /* the wall clock for Last-Modified; 0: now */
+} teuto_export_request;
+
+typedef struct teuto_export_info {
+  int64_t from_ns, to_ns, every_ns; /* what was served; pass them back for the same body */
+  uint64_t rows;          /* rows written, suppressed included */
+  uint64_t suppressed;    /* rows whose values were withheld */
+  uint64_t bytes;
+  char etag[35];          /* "\"<32 hex digits>\"": XXH3-128 of the body, NUL-terminated */
+  int64_t last_modified_ns; /* event time at which the range's last bucket closed (<= now) */
+  const char *media_type; /* "text/csv; charset=utf-8", "application/json", "text/plain..." */
+} teuto_export_info;
+
+/* Receives the export's bytes in order; non-zero stops the export (returned). */
+typedef int (*teuto_export_write_fn)(void *ctx, const void *data, size_t len);
+
+/*
+ * Writes dataset req->dataset of cat's policy over the request's range through write (NULL:
+ * nothing is written, only info is computed: the rows, the bytes and their ETag, which a
+ * second call with the same request and info's from/to gives byte for byte). Memory does not
+ * grow with the range. Thread-safe; any thread.
+ * Returns 0; TEUTO_ENOTFOUND (no such dataset; err lists the datasets); TEUTO_EINVAL (err
+ * says why: `every` not a multiple of the bucket or without a rollup of that width where
+ * contributors decide, from after to, a filter on an undeclared dimension); TEUTO_ELIMIT
+ * (the range exceeds the dataset's max_range); a read error; or what write returned.
+ */
+int teuto_export(teuto_catalog *cat, const teuto_export_request *req,
+                 teuto_export_write_fn write, void *ctx, teuto_export_info *info, char *err,
+                 size_t err_cap);
+
+/* DCAT-AP.de metadata as JSON-LD: of one dataset (dataset non-NULL: a dcat:Dataset with its
+ * distributions) or of the whole publication (NULL: a dcat:Catalog of every dataset, and of
+ * each governed measurement that is not published, with dct:accessRights NON_PUBLIC and the
+ * reason). base_url prefixes the access and download URLs when the policy sets none (e.g.
+ * "http://127.0.0.1:8086"). Returns 0, TEUTO_ENOTFOUND, or what write returned. */
+int teuto_export_metadata(teuto_catalog *cat, const char *dataset, const char *base_url,
+                          teuto_export_write_fn write, void *ctx);
+
+/* Calls fn with the name of each dataset in config order; non-zero stops (returned). */
+int teuto_export_foreach(teuto_catalog *cat, int (*fn)(void *ctx, const char *dataset),
+                         void *ctx);
 
 /* ---- queries: the InfluxQL subset of docs/QUERY.md ---- */
 

@@ -2,7 +2,7 @@
  * config.c — teutod's settings.
  *
  * Order: built-in defaults, then the config file (--config FILE, INI syntax read by libinih),
- * then command-line flags. The file has two sections (docs/PROTOCOL.md, "## teutod"):
+ * then command-line flags. The file's sections (docs/PROTOCOL.md, "## teutod"):
  *
  *   [server]   http, lp, query, data, lp_db, durability, sync_interval_ms, body_bytes_max,
  *              line_bytes_max, connections_max, idle_timeout_s, request_timeout_s, loops,
@@ -12,6 +12,8 @@
  *   [privacy]  master_key_file                  (docs/PRIVACY.md)
  *   [measurement.<name>]  the privacy policy of one measurement (docs/PRIVACY.md); the
  *              engine checks each key (teuto_policy_set) and the whole (teuto_policy_finish)
+ *   [export], [dataset.<name>]  the open-data publication (docs/EXPORT.md), into the same
+ *              policy (teuto_policy_set_export), checked with it
  *
  * An unknown section or key, or a value out of range, is an error naming the line: a typo
  * must never silently leave a limit at its default. The file is read once at start; nothing is
@@ -99,6 +101,19 @@ static int on_key(void *user, const char *section, const char *name, const char 
     }
     return 1;
   }
+  bool export_ = !strcmp(section, "export");
+  if (export_ || !strncmp(section, "dataset.", 8)) {
+    if (!cfg->policy && teuto_policy_new(&cfg->policy) != 0) {
+      st->why = "out of memory";
+      return 0;
+    }
+    const char *why = NULL;
+    if (teuto_policy_set_export(cfg->policy, export_ ? NULL : section + 8, name, value, &why)) {
+      st->why = why ? why : "invalid export setting";
+      return 0;
+    }
+    return 1;
+  }
   if (!strcmp(section, "tokens")) {
     const char *why = NULL;
     if (auth_add(&cfg->auth, name, value, &why) != 0) {
@@ -108,7 +123,8 @@ static int on_key(void *user, const char *section, const char *name, const char 
     return 1;
   }
   if (strcmp(section, "server") != 0) {
-    st->why = "unknown section (want [server], [tokens], [privacy] or [measurement.<name>])";
+    st->why = "unknown section (want [server], [tokens], [privacy], [measurement.<name>], [export] "
+             "or [dataset.<name>])";
     return 0;
   }
 #define RANGE(field, lo, hi, msg)                 \

@@ -19,6 +19,8 @@
  *   GET /metrics            Prometheus text (metrics.c)
  *   GET|POST /query         InfluxQL, InfluxDB 1.x (query.c: a worker thread runs the query,
  *                           the connection is parked and streams its answer from http_resume)
+ *   GET|HEAD /export/...    open data: catalog, metadata, CSV/JSON/LP (export.c: the same way;
+ *                           public, no token needed)
  *
  * A write answers 204 once the durability mode is met. With durability `always` that is an
  * fdatasync away, so the loop does not wait for it: it writes with no_wait, parks the
@@ -54,6 +56,7 @@
 #include <time.h>
 
 #include "auth.h"
+#include "export.h"
 #include "http.h"
 #include "query.h"
 
@@ -125,6 +128,7 @@ typedef struct http_conn {
   teuto_lp_result wait_res;
   teuto_lp_error *wait_errors; /* TEUTO_EPARTIAL: the errors to report (malloc'ed), or NULL */
   query_job *query;            /* a /query streaming its answer (query.c), or NULL */
+  export_job *export;          /* an /export/... streaming its answer (export.c), or NULL */
 } http_conn;
 
 static void respond(net_conn *c, http_conn *hc, int status, const char *ctype, const char *body,
@@ -203,6 +207,7 @@ static metrics_endpoint route(const http_request *r) {
   if (path_is(r, "/settings")) return EP_SETTINGS;
   if (path_is(r, "/metrics")) return EP_METRICS;
   if (path_is(r, "/query")) return EP_QUERY;
+  if (r->path_len > 8 && !memcmp(r->path, "/export/", 8)) return EP_EXPORT;
   return EP_OTHER;
 }
 
@@ -474,6 +479,9 @@ static void handle_request(ingest_ctx *x, http_conn *hc, net_conn *c) {
     case EP_QUERY: /* query.c answers, or parks c and streams from http_resume */
       if (query_http_start(x, c, r, &hc->query) == QUERY_HTTP_CLOSE) hc->refused = 1;
       return;
+    case EP_EXPORT: /* export.c answers, or parks c and streams from http_resume */
+      if (export_http_start(x, c, r, &hc->export) == EXPORT_HTTP_CLOSE) hc->refused = 1;
+      return;
     case EP_PING:
       if (!get && !head && r->method != HTTP_POST) break;
       metrics_request(m, hc->ep, 204);
@@ -563,6 +571,14 @@ static int http_resume(void *ctx, void *state, net_conn *c) {
     if (!request_end(hc, c)) net_conn_close_after_send(c);
     return 1;
   }
+  if (hc->export) {
+    int r = export_http_resume(hc->export, c);
+    if (r <= 0) return r;
+    export_http_free(hc->export);
+    hc->export = NULL;
+    if (!request_end(hc, c)) net_conn_close_after_send(c);
+    return 1;
+  }
   uint64_t lsn = 0;
   int rc = teuto_durable_lsn(hc->wait_db, &lsn);
   if (rc == 0 && lsn < hc->wait_lsn) return 0;
@@ -590,7 +606,8 @@ static ssize_t http_data(void *ctx, void *state, net_conn *c, const char *buf, s
     }
     if (r == HTTP_DONE) {
       handle_request(x, hc, c);
-      if (hc->wait_db || hc->query) return (ssize_t)off; /* parked: http_resume finishes it */
+      if (hc->wait_db || hc->query || hc->export)
+        return (ssize_t)off; /* parked: http_resume finishes it */
       if (!request_end(hc, c)) return (ssize_t)len;
       continue;
     }
@@ -618,6 +635,7 @@ static void http_close(void *ctx, void *state, const char *rest, size_t rest_len
   if (!hc) return;
   wait_clear(hc); /* a parked write whose client left: committed, never answered */
   query_http_free(hc->query); /* a query whose client left: cancelled */
+  export_http_free(hc->export);
   http_parser_free(&hc->p);
   free(hc);
 }

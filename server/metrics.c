@@ -15,11 +15,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const int statuses[METRICS_STATUSES - 1] = {200, 204, 400, 401, 403, 404, 405, 408, 413,
-                                                   414, 415, 417, 431, 500, 501, 503, 505};
+static const int statuses[METRICS_STATUSES - 1] = {200, 204, 304, 400, 401, 403, 404, 405, 408,
+                                                   413, 414, 415, 417, 431, 500, 501, 503, 505};
 static const char *const endpoint_names[EP_COUNT] = {
     "/write", "/api/v2/write", "/api/v3/write_lp", "/ping", "/health", "/settings", "/metrics",
-    "/query", "other"};
+    "/query", "/export", "other"};
 static const char *const proto_names[PROTO_COUNT] = {"http", "tcp"};
 static const char *const reason_names[REASON_COUNT] = {"syntax", "type_conflict", "limit", "policy",
                                                        "late", "other", "unclassified"};

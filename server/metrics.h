@@ -19,6 +19,7 @@ typedef enum metrics_endpoint {
   EP_SETTINGS,
   EP_METRICS,
   EP_QUERY,        /* GET|POST /query (query.c) */
+  EP_EXPORT,       /* GET|HEAD /export/... (export.c) */
   EP_OTHER,        /* unknown paths and unparseable requests */
   EP_COUNT
 } metrics_endpoint;
@@ -36,7 +37,7 @@ typedef enum metrics_reason {
   REASON_COUNT
 } metrics_reason;
 
-#define METRICS_STATUSES 18 /* statuses counted one by one; the last slot is "other" */
+#define METRICS_STATUSES 19 /* statuses counted one by one; the last slot is "other" */
 
 typedef struct metrics {
   atomic_uint_fast64_t requests[EP_COUNT][METRICS_STATUSES];

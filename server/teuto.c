@@ -24,6 +24,15 @@
  *                       else InfluxDB's CSV (times in ns), or --format json (InfluxDB's JSON).
  *                       Statement errors go to stderr (JSON: into the document); exit 0, 1 if
  *                       a statement failed, 2 for usage, connection, HTTP or parse errors.
+ *   teuto export DATASET [--from T] [--to T] [--every D] [--format csv|json|lp] [--sep ;]
+ *                [--filter DIM=VALUE]... [--out FILE] [--http HOST:PORT | --dir DATA --config F]
+ *                       an open-data export (docs/EXPORT.md): from teutod's /export/ (default
+ *                       --http 127.0.0.1:8086), or straight on a data directory with the
+ *                       config's datasets (teuto_export). With --out the data goes to FILE and
+ *                       its DCAT-AP.de metadata to FILE.metadata.jsonld, with a progress bar
+ *                       on stderr when that is a terminal; without, the data goes to stdout.
+ *                       Exit 0, 1 when the export is refused (unknown dataset, bad range or
+ *                       every), 2 for usage, connection and I/O errors.
  *   teuto version       print the library and on-disk format versions
  */
 #include <errno.h>
@@ -54,6 +63,12 @@ static void usage(FILE *out) {
           "               run InfluxQL against teutod (default --http 127.0.0.1:8086; token also\n"
           "               from $TEUTO_TOKEN) or straight on a data directory; the query from\n"
           "               stdin without QUERY; table on a terminal, else CSV\n"
+          "  export DATASET [--from T] [--to T] [--every D] [--format csv|json|lp] [--sep ';']\n"
+          "        [--filter DIM=VALUE]... [--out FILE]\n"
+          "        [--http HOST:PORT | --dir DATA --config FILE]\n"
+          "               an open-data export (docs/EXPORT.md) from teutod (default --http\n"
+          "               127.0.0.1:8086) or a data directory; with --out also FILE.metadata.jsonld\n"
+          "               (DCAT-AP.de) and a progress bar on a terminal\n"
           "  version      print versions\n");
 }
 
@@ -755,16 +770,66 @@ static int dial(const char *hostport) {
   return fd;
 }
 
+/* The head of an answer, as hc_exchange read it. */
+typedef struct hhead {
+  int status;                  /* 0: no answer */
+  int chunked;
+  long long left;              /* body bytes left in this chunk (chunked) or in all; -1: to EOF */
+  unsigned long long export_bytes; /* X-Export-Bytes, 0 if absent */
+} hhead;
+
+/* Sends req to hostport on a new connection of h and reads the answer's head into hd.
+ * Returns 0, or -1 when no connection could be made (h->fd is then -1). */
+static int hc_exchange(const char *hostport, const qbuf *req, hconn *h, hhead *hd) {
+  memset(hd, 0, sizeof *hd);
+  h->fd = dial(hostport);
+  h->off = h->len = 0;
+  if (h->fd < 0) return -1;
+  int rc = req->oom ? -1 : 0;
+  for (size_t off = 0; !rc && off < req->len;) {
+    ssize_t n = write(h->fd, req->p + off, req->len - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) rc = -1;
+    else off += (size_t)n;
+  }
+  char line[8192];
+  long long length = -1;
+  if (!rc && hc_line(h, line, sizeof line) > 0 && strchr(line, ' '))
+    hd->status = atoi(strchr(line, ' ') + 1);
+  while (!rc && hd->status && hc_line(h, line, sizeof line) > 0) {
+    if (!strncasecmp(line, "transfer-encoding:", 18) && strstr(line + 18, "chunked")) hd->chunked = 1;
+    if (!strncasecmp(line, "content-length:", 15)) length = atoll(line + 15);
+    if (!strncasecmp(line, "x-export-bytes:", 15)) hd->export_bytes = strtoull(line + 15, NULL, 10);
+  }
+  hd->left = hd->chunked ? 0 : length;
+  return 0;
+}
+
+/* The next piece of the body, de-chunked: *p and the byte count (consumed from h), 0 at its
+ * end, -1 when the connection ended before it. */
+static long long hc_body(hconn *h, hhead *hd, const char **p) {
+  char line[64];
+  if (hd->chunked && hd->left == 0) {
+    if (hc_line(h, line, sizeof line) < 0) return -1;
+    if (!line[0] && hc_line(h, line, sizeof line) < 0) return -1; /* CRLF after a chunk */
+    hd->left = strtoll(line, NULL, 16);
+    if (hd->left <= 0) return 0;
+  }
+  if (!hd->chunked && hd->left == 0) return 0;
+  if (hc_fill(h)) return hd->left < 0 ? 0 : -1; /* close-delimited bodies end at EOF */
+  size_t n = h->len - h->off;
+  if (hd->left >= 0 && (long long)n > hd->left) n = (size_t)hd->left;
+  *p = h->buf + h->off;
+  h->off += n;
+  if (hd->left > 0) hd->left -= (long long)n;
+  return (long long)n;
+}
+
 #define CLI_LINE_BYTES_MAX (256u << 20) /* one chunked JSON object from the server */
 
 /* --http: POST /query?chunked=true&epoch=ns, the answer replayed into the formatter. */
 static int query_http(qcli *o, const char *hostport, const char *token, const char *dbname,
                       const char *text) {
-  int fd = dial(hostport);
-  if (fd < 0) {
-    fprintf(stderr, "teuto query: cannot connect to %s\n", hostport);
-    return 2;
-  }
   qbuf body = {0}, req = {0};
   qbuf_puts(&body, "db=");
   form_escape(&body, dbname);
@@ -776,26 +841,16 @@ static int query_http(qcli *o, const char *hostport, const char *token, const ch
   if (token) qbuf_printf(&req, "Authorization: Token %s\r\n", token);
   qbuf_puts(&req, "\r\n");
   qbuf_put(&req, body.p, body.len);
-  int rc = req.oom ? -1 : 0;
-  for (size_t off = 0; !rc && off < req.len;) {
-    ssize_t n = write(fd, req.p + off, req.len - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) rc = -1;
-    else off += (size_t)n;
-  }
+  static hconn h;
+  hhead hd;
+  int rc = hc_exchange(hostport, &req, &h, &hd);
   qbuf_free(&body);
   qbuf_free(&req);
-  static hconn h;
-  h.fd = fd;
-  h.off = h.len = 0;
-  char line[8192];
-  int status = 0, chunked = 0;
-  long long length = -1;
-  if (!rc && hc_line(&h, line, sizeof line) > 0 && strchr(line, ' ')) status = atoi(strchr(line, ' ') + 1);
-  while (!rc && status && hc_line(&h, line, sizeof line) > 0) {
-    if (!strncasecmp(line, "transfer-encoding:", 18) && strstr(line + 18, "chunked")) chunked = 1;
-    if (!strncasecmp(line, "content-length:", 15)) length = atoll(line + 15);
+  if (rc) {
+    fprintf(stderr, "teuto query: cannot connect to %s\n", hostport);
+    return 2;
   }
+  int fd = h.fd, status = hd.status;
   if (!status) {
     fprintf(stderr, "teuto query: no HTTP answer from %s\n", hostport);
     close(fd);
@@ -804,22 +859,12 @@ static int query_http(qcli *o, const char *hostport, const char *token, const ch
   /* the body, de-chunked, split into lines, each one JSON object */
   qbuf obj = {0};
   replay st = {0, 0, 0};
-  long long left = chunked ? 0 : length; /* bytes left in this chunk / body; -1: to EOF */
   int bad = 0, eof = 0;
   while (!bad && !eof) {
-    if (chunked && left == 0) {
-      if (hc_line(&h, line, sizeof line) < 0) break;
-      if (!line[0] && hc_line(&h, line, sizeof line) < 0) break; /* CRLF after a chunk */
-      left = strtoll(line, NULL, 16);
-      if (left <= 0) break;
-    }
-    if (!chunked && left == 0) break;
-    if (hc_fill(&h)) break;
-    size_t n = h.len - h.off;
-    if (left >= 0 && (long long)n > left) n = (size_t)left;
-    const char *p = h.buf + h.off;
-    h.off += n;
-    if (left > 0) left -= (long long)n;
+    const char *p;
+    long long got = hc_body(&h, &hd, &p);
+    if (got <= 0) break;
+    size_t n = (size_t)got;
     for (size_t i = 0; i < n && !bad; i++) {
       if (p[i] != '\n') continue;
       qbuf_put(&obj, p, i);
@@ -934,6 +979,238 @@ static int query_cmd(int argc, char **argv) {
   return rc;
 }
 
+/* ---- teuto export ---- */
+
+/* Progress on stderr when it is a terminal: a bar, updated at most every whole percent. */
+typedef struct progress {
+  int on;
+  uint64_t total, done;
+  int shown; /* percent last drawn, -1 none */
+} progress;
+
+static void progress_step(progress *p, uint64_t n) {
+  p->done += n;
+  if (!p->on || !p->total) return;
+  int pct = (int)(p->done >= p->total ? 100 : p->done * 100 / p->total);
+  if (pct == p->shown) return;
+  p->shown = pct;
+  char bar[41];
+  int fill = pct * 40 / 100;
+  for (int i = 0; i < 40; i++) bar[i] = i < fill ? '#' : ' ';
+  bar[40] = 0;
+  fprintf(stderr, "\r[%s] %3d%%  %llu of %llu bytes", bar, pct, (unsigned long long)p->done,
+          (unsigned long long)p->total);
+  if (pct == 100) fputc('\n', stderr);
+}
+
+typedef struct out_file {
+  FILE *f;
+  progress *pg;
+} out_file;
+
+static int out_write(void *ctx, const void *p, size_t n) {
+  out_file *o = ctx;
+  if (fwrite(p, 1, n, o->f) != n) return -EIO;
+  if (o->pg) progress_step(o->pg, n);
+  return 0;
+}
+
+/* FILE.metadata.jsonld beside the export FILE. */
+static FILE *open_meta(const char *out, char *path, size_t cap) {
+  snprintf(path, cap, "%s.metadata.jsonld", out);
+  return fopen(path, "w");
+}
+
+static int export_dir(const char *data, const char *conf, const teuto_export_request *req,
+                      const char *out, progress *pg) {
+  static server_config cfg;
+  teuto_catalog *cat;
+  if (open_data("export", data, conf, &cfg, &cat)) return 2;
+  char err[512], mpath[4096];
+  teuto_export_info info;
+  int rc = teuto_export(cat, req, NULL, NULL, &info, err, sizeof err);
+  FILE *f = NULL, *mf = NULL;
+  if (!rc) {
+    f = out ? fopen(out, "w") : stdout;
+    if (!f) rc = -errno;
+  }
+  if (!rc) {
+    teuto_export_request again = *req;
+    again.from_ns = info.from_ns;
+    again.to_ns = info.to_ns;
+    pg->total = info.bytes;
+    out_file of = {f, pg};
+    rc = teuto_export(cat, &again, out_write, &of, NULL, err, sizeof err);
+  }
+  if (!rc && out) {
+    mf = open_meta(out, mpath, sizeof mpath);
+    out_file of = {mf, NULL};
+    rc = mf ? teuto_export_metadata(cat, req->dataset, "http://127.0.0.1:8086", out_write, &of)
+            : -errno;
+  }
+  if (f && f != stdout && fclose(f) && !rc) rc = -errno;
+  if (mf && fclose(mf) && !rc) rc = -errno;
+  int crc = teuto_catalog_close(cat);
+  config_free(&cfg);
+  if (rc) {
+    fprintf(stderr, "teuto export: %s\n", err[0] && rc != -EIO ? err : teuto_strerror(rc));
+    return rc == TEUTO_EINVAL || rc == TEUTO_ENOTFOUND || rc == TEUTO_ELIMIT ? 1 : 2;
+  }
+  if (crc) fprintf(stderr, "teuto export: closing %s: %s\n", data, teuto_strerror(crc));
+  return crc ? 2 : 0;
+}
+
+/* One GET; the body (de-chunked) into f. Returns the HTTP status, or -1. Headers of interest
+ * come back through total (X-Export-Bytes). Error bodies go to stderr. */
+static int http_get_to(const char *hostport, const char *path, FILE *f, progress *pg) {
+  qbuf req = {0};
+  qbuf_printf(&req, "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", path, hostport);
+  static hconn h;
+  hhead hd;
+  int rc = hc_exchange(hostport, &req, &h, &hd);
+  qbuf_free(&req);
+  if (rc) {
+    fprintf(stderr, "teuto export: cannot connect to %s\n", hostport);
+    return -1;
+  }
+  if (!hd.status) {
+    fprintf(stderr, "teuto export: no HTTP answer from %s\n", hostport);
+    close(h.fd);
+    return -1;
+  }
+  if (pg && hd.export_bytes) pg->total = hd.export_bytes;
+  FILE *dst = hd.status == 200 ? f : stderr;
+  const char *p;
+  long long n;
+  while ((n = hc_body(&h, &hd, &p)) > 0) {
+    if (fwrite(p, 1, (size_t)n, dst) != (size_t)n) {
+      n = -1;
+      break;
+    }
+    if (pg && hd.status == 200) progress_step(pg, (uint64_t)n);
+  }
+  close(h.fd);
+  if (n < 0) {
+    fprintf(stderr, "teuto export: the answer from %s ended early\n", hostport);
+    return -1;
+  }
+  return hd.status;
+}
+
+static void url_escape(qbuf *b, const char *s) { form_escape(b, s); }
+
+static int export_http(const char *hostport, const char *dataset, const char *format,
+                       const char *params, const char *out, progress *pg) {
+  qbuf path = {0};
+  qbuf_puts(&path, "/export/");
+  url_escape(&path, dataset);
+  qbuf_printf(&path, ".%s%s%s", format, params[0] ? "?" : "", params);
+  FILE *f = out ? fopen(out, "w") : stdout;
+  if (!f) {
+    fprintf(stderr, "teuto export: %s: %s\n", out, strerror(errno));
+    qbuf_free(&path);
+    return 2;
+  }
+  int status = path.oom ? -1 : http_get_to(hostport, path.p, f, pg);
+  qbuf_free(&path);
+  int rc = status == 200 ? 0 : status == 400 || status == 404 ? 1 : 2;
+  if (status > 0 && status != 200) fprintf(stderr, "\nteuto export: HTTP %d\n", status);
+  if (f != stdout && fclose(f) && !rc) rc = 2;
+  if (!rc && out) {
+    char mpath[4096];
+    FILE *mf = open_meta(out, mpath, sizeof mpath);
+    qbuf mp = {0};
+    qbuf_puts(&mp, "/export/");
+    url_escape(&mp, dataset);
+    qbuf_puts(&mp, "/metadata");
+    status = mf && !mp.oom ? http_get_to(hostport, mp.p, mf, NULL) : -1;
+    qbuf_free(&mp);
+    if (mf && fclose(mf)) status = -1;
+    if (status != 200) {
+      fprintf(stderr, "teuto export: metadata: %s\n", status < 0 ? "failed" : "HTTP error");
+      rc = 2;
+    }
+  }
+  return rc;
+}
+
+static int export_cmd(int argc, char **argv) {
+  const char *dataset = NULL, *from = NULL, *to = NULL, *every = NULL, *format = "csv";
+  const char *sep = NULL, *out = NULL, *http = NULL, *dir = NULL, *conf = NULL;
+  teuto_tag filters[8];
+  size_t nf = 0;
+  for (int i = 2; i < argc; i++) {
+    if (!strcmp(argv[i], "--from") && i + 1 < argc) from = argv[++i];
+    else if (!strcmp(argv[i], "--to") && i + 1 < argc) to = argv[++i];
+    else if (!strcmp(argv[i], "--every") && i + 1 < argc) every = argv[++i];
+    else if (!strcmp(argv[i], "--format") && i + 1 < argc) format = argv[++i];
+    else if (!strcmp(argv[i], "--sep") && i + 1 < argc) sep = argv[++i];
+    else if (!strcmp(argv[i], "--out") && i + 1 < argc) out = argv[++i];
+    else if (!strcmp(argv[i], "--http") && i + 1 < argc) http = argv[++i];
+    else if (!strcmp(argv[i], "--dir") && i + 1 < argc) dir = argv[++i];
+    else if (!strcmp(argv[i], "--config") && i + 1 < argc) conf = argv[++i];
+    else if (!strcmp(argv[i], "--filter") && i + 1 < argc && nf < 8 && strchr(argv[i + 1], '=')) {
+      const char *kv = argv[++i], *eq = strchr(kv, '=');
+      filters[nf++] = (teuto_tag){{kv, (size_t)(eq - kv)}, {eq + 1, strlen(eq + 1)}};
+    } else if (!dataset && argv[i][0] != '-') dataset = argv[i];
+    else {
+      usage(stderr);
+      return 2;
+    }
+  }
+  if (!dataset || (http && dir) || (dir && !conf) || (conf && !dir)) {
+    usage(stderr);
+    return 2;
+  }
+  if (!http && !dir) http = "127.0.0.1:8086";
+  teuto_export_request req = {.dataset = dataset, .from_ns = TEUTO_EXPORT_UNSET,
+                              .to_ns = TEUTO_EXPORT_UNSET, .filters = filters,
+                              .filter_count = nf};
+  if (!strcmp(format, "csv")) req.format = TEUTO_EXPORT_CSV;
+  else if (!strcmp(format, "json")) req.format = TEUTO_EXPORT_JSON;
+  else if (!strcmp(format, "lp")) req.format = TEUTO_EXPORT_LP;
+  else {
+    fprintf(stderr, "teuto export: --format must be csv, json or lp\n");
+    return 2;
+  }
+  if ((from && teuto_text_parse_time(from, strlen(from), &req.from_ns)) ||
+      (to && teuto_text_parse_time(to, strlen(to), &req.to_ns))) {
+    fprintf(stderr, "teuto export: --from and --to are RFC 3339 times or dates (2026-11-26)\n");
+    return 2;
+  }
+  if (every && teuto_text_parse_duration(every, strlen(every), &req.every_ns)) {
+    fprintf(stderr, "teuto export: --every is a duration such as 15m, 1h or 1d\n");
+    return 2;
+  }
+  if (sep && strcmp(sep, ",") && strcmp(sep, ";")) {
+    fprintf(stderr, "teuto export: --sep is , or ;\n");
+    return 2;
+  }
+  if (sep) req.separator = sep[0];
+  progress pg = {isatty(STDERR_FILENO) && out != NULL, 0, 0, -1};
+  if (dir) return export_dir(dir, conf, &req, out, &pg);
+  qbuf params = {0};
+  const char *names[4] = {"from", "to", "every", "sep"};
+  const char *vals[4] = {from, to, every, sep};
+  for (int k = 0; k < 4; k++)
+    if (vals[k]) {
+      qbuf_printf(&params, "%s%s=", params.len ? "&" : "", names[k]);
+      url_escape(&params, vals[k]);
+    }
+  for (size_t k = 0; k < nf; k++) {
+    char key[256], val[1024];
+    snprintf(key, sizeof key, "%.*s", (int)filters[k].key.len, filters[k].key.ptr);
+    snprintf(val, sizeof val, "%.*s", (int)filters[k].value.len, filters[k].value.ptr);
+    qbuf_puts(&params, params.len ? "&" : "");
+    url_escape(&params, key);
+    qbuf_puts(&params, "=");
+    url_escape(&params, val);
+  }
+  int rc = export_http(http, dataset, format, params.p ? params.p : "", out, &pg);
+  qbuf_free(&params);
+  return rc;
+}
+
 int main(int argc, char **argv) {
   if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
     usage(argc < 2 ? stderr : stdout);
@@ -946,6 +1223,7 @@ int main(int argc, char **argv) {
   if (!strcmp(argv[1], "dump")) return dump(argc, argv);
   if (!strcmp(argv[1], "rollup")) return rollup_cmd(argc, argv);
   if (!strcmp(argv[1], "query")) return query_cmd(argc, argv);
+  if (!strcmp(argv[1], "export")) return export_cmd(argc, argv);
   if (!strcmp(argv[1], "check")) {
     if (argc != 3) {
       usage(stderr);
