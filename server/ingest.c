@@ -42,7 +42,9 @@
  *
  * TCP. Newline-delimited line protocol into the database cfg->lp_db. Complete lines are fed to
  * teuto_write_lp as they arrive (the input buffer holds at most one line_bytes_max line plus a
- * read); the partial last line waits for more input. A line longer than line_bytes_max is
+ * read); the partial last line waits for more input. With durability `always` the write does
+ * not wait on the loop either: the connection is parked until its lines are durable (nothing
+ * more is read from it meanwhile, which is the only acknowledgement TCP line protocol has). A line longer than line_bytes_max is
  * skipped up to its newline, never buffered whole. Bad lines are logged (connection, line
  * number, reason: never the line) and counted; the connection stays open. A write error
  * (disk, failed handle) closes the connection: nothing after it was acknowledged.
@@ -652,6 +654,8 @@ typedef struct tcp_conn {
   uint64_t line_no;   /* number of the next line to arrive, 1-based */
   int skipping;       /* dropping the rest of an over-long line */
   uint64_t logged;    /* bad lines logged so far */
+  teuto_db *wait_db;  /* durability always: parked until this database's durable LSN */
+  uint64_t wait_lsn;  /* reaches this */
 } tcp_conn;
 
 static void *tcp_open(void *ctx, net_conn *c) {
@@ -672,7 +676,9 @@ static void tcp_log_bad(tcp_conn *t, net_conn *c, uint64_t line_no, const char *
   t->logged++;
 }
 
-/* Writes complete lines buf[0..len). Returns 0, or -1 when the connection must close. */
+/* Writes complete lines buf[0..len). Returns 0; 1 when c must park until t->wait_lsn is
+ * durable (durability always: the loop does not wait for the fdatasync); or -1 when the
+ * connection must close. c NULL (the connection is closing): waits here. */
 static int tcp_write(ingest_ctx *x, tcp_conn *t, net_conn *c, const char *buf, size_t len) {
   teuto_db *db;
   int rc = teuto_catalog_db(x->cat, x->cfg->lp_db, x->cfg->auto_create, &db);
@@ -689,6 +695,7 @@ static int tcp_write(ingest_ctx *x, tcp_conn *t, net_conn *c, const char *buf, s
   o.line_max_bytes = x->cfg->line_bytes_max;
   o.errors = tls_errors;
   o.errors_cap = INGEST_ERRORS_MAX;
+  o.no_wait = c && x->cfg->durability == TEUTO_DURABILITY_ALWAYS;
   teuto_lp_result res;
   memset(&res, 0, sizeof res);
   rc = teuto_write_lp(db, buf, len, &o, &res);
@@ -703,11 +710,33 @@ static int tcp_write(ingest_ctx *x, tcp_conn *t, net_conn *c, const char *buf, s
   }
   if (rc != 0 && rc != TEUTO_EPARTIAL) {
     atomic_fetch_add_explicit(&x->m->write_errors, 1, memory_order_relaxed);
+    fprintf(stderr, "teutod: lp %s: write failed: %s; closing\n", c ? net_conn_name(c) : "-",
+            teuto_strerror(rc));
+    return -1;
+  }
+  if (o.no_wait && res.lsn) {
+    t->wait_db = db;
+    t->wait_lsn = res.lsn;
+    return 1;
+  }
+  return 0;
+}
+
+/* A parked connection: read on once its lines are durable; close if the WAL failed. */
+static int tcp_resume(void *ctx, void *state, net_conn *c) {
+  ingest_ctx *x = ctx;
+  tcp_conn *t = state;
+  uint64_t lsn = 0;
+  int rc = teuto_durable_lsn(t->wait_db, &lsn);
+  if (rc == 0 && lsn < t->wait_lsn) return 0;
+  t->wait_db = NULL;
+  if (rc) {
+    atomic_fetch_add_explicit(&x->m->write_errors, 1, memory_order_relaxed);
     fprintf(stderr, "teutod: lp %s: write failed: %s; closing\n", net_conn_name(c),
             teuto_strerror(rc));
     return -1;
   }
-  return 0;
+  return 1;
 }
 
 static ssize_t tcp_data(void *ctx, void *state, net_conn *c, const char *buf, size_t len) {
@@ -724,8 +753,13 @@ static ssize_t tcp_data(void *ctx, void *state, net_conn *c, const char *buf, si
   const char *last = off < len ? memrchr(buf + off, '\n', len - off) : NULL;
   if (last) {
     size_t n = (size_t)(last - (buf + off)) + 1;
-    if (tcp_write(x, t, c, buf + off, n) != 0) return -1;
+    int w = tcp_write(x, t, c, buf + off, n);
+    if (w < 0) return -1;
     off += n;
+    if (w == 1) { /* nothing more is read until these lines are durable */
+      net_conn_park(c);
+      return (ssize_t)off;
+    }
   }
   if (len - off > x->cfg->line_bytes_max) { /* a partial line already over the limit */
     tcp_log_bad(t, c, t->line_no, "line too long; skipped");
@@ -739,8 +773,9 @@ static ssize_t tcp_data(void *ctx, void *state, net_conn *c, const char *buf, si
 
 static int tcp_busy(void *ctx, void *state) {
   (void)ctx;
-  (void)state;
-  return 0; /* every complete line is written when it arrives */
+  tcp_conn *t = state;
+  return t->wait_db != NULL; /* complete lines are written when they arrive; stop waits only
+                                for a commit in flight */
 }
 
 static void tcp_close(void *ctx, void *state, const char *rest, size_t rest_len) {
@@ -753,8 +788,8 @@ static void tcp_close(void *ctx, void *state, const char *rest, size_t rest_len)
 }
 
 net_handler ingest_tcp_handler(const server_config *cfg) {
-  /* every write waits for its commit in the loop (no parking) */
-  net_handler h = {tcp_open, tcp_data, tcp_busy, tcp_close, NULL,
+  /* durability always: a write parks its connection until it is durable (tcp_resume) */
+  net_handler h = {tcp_open, tcp_data, tcp_busy, tcp_close, tcp_resume,
                    cfg->line_bytes_max + NET_READ_BYTES + 1};
   return h;
 }

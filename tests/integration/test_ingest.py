@@ -470,6 +470,19 @@ def test_durability_always_parked():
         st, _, b = request(s.http_port, "POST", "/write?db=p", b"p,c=after v=1i 1\n")
         eq(st, 204, "served after the clients left: %r" % b)
 
+        # line protocol over TCP parks too (no fdatasync on the loop): lines in pieces, one
+        # connection after another, the last line without a newline; HTTP is served meanwhile
+        for k in range(3):
+            t = socket.create_connection(("127.0.0.1", s.lp_port), timeout=10)
+            for i in range(4):
+                t.sendall(b"tcp,c=park%d v=%di %d\n" % (k, i, i))
+                time.sleep(0.02)
+            t.sendall(b"tcp,c=park%d v=9i 9" % k)
+            t.close()
+            st, _, b = request(s.http_port, "GET", "/ping")
+            eq(st, 204, "HTTP beside a parked TCP writer")
+        wait_rows(s.http_port, "tcp", 15)
+
         # SIGTERM while a write is in flight: it is answered (after its fdatasync), then exit 0
         sock = socket.create_connection(("127.0.0.1", s.http_port), timeout=10)
         sock.sendall(b"POST /write?db=p HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -496,6 +509,10 @@ def test_durability_always_parked():
         ok(l in rows, "row %s" % l)
     ok("p,c=pipe v=oops 3" not in " ".join(rows) and not any(r.startswith("p,c=pipe v=3") for r in rows),
        "the bad line was not written")
+    rows = dump(data, "default")
+    for k in range(3):
+        for i in list(range(4)) + [9]:
+            ok("tcp,c=park%d v=%di %d" % (k, i, i) in rows, "TCP row park%d %d" % (k, i))
 
 
 def test_timeouts_and_connection_limit():
