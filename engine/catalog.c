@@ -90,6 +90,19 @@ int teuto_catalog_close(teuto_catalog *c) {
   return first;
 }
 
+int teuto_catalog_db_if_open(teuto_catalog *c, const char *name, teuto_db **out) {
+  if (!name_ok(name)) return TEUTO_EINVAL;
+  pthread_mutex_lock(&c->mu);
+  int rc = TEUTO_ENOTFOUND;
+  for (uint32_t i = 0; i < c->count && rc; i++)
+    if (strcmp(c->dbs[i].name, name) == 0) {
+      *out = c->dbs[i].db;
+      rc = 0;
+    }
+  pthread_mutex_unlock(&c->mu);
+  return rc;
+}
+
 int teuto_catalog_db(teuto_catalog *c, const char *name, int create, teuto_db **out) {
   if (!name_ok(name)) return TEUTO_EINVAL;
   pthread_mutex_lock(&c->mu);

@@ -486,6 +486,10 @@ int teuto_catalog_close(teuto_catalog *cat);
  * !create), TEUTO_EINVAL (bad name), or teuto_open's errors. */
 int teuto_catalog_db(teuto_catalog *cat, const char *name, int create, teuto_db **out);
 
+/* The database called name if the catalog has it open already, without opening it (which
+ * replays its WAL and may take long). 0, or TEUTO_ENOTFOUND (not open), TEUTO_EINVAL. */
+int teuto_catalog_db_if_open(teuto_catalog *cat, const char *name, teuto_db **out);
+
 /* Calls fn with each existing database name (sorted), borrowed for the call; fn returns
  * non-zero to stop (returned). */
 int teuto_catalog_foreach(teuto_catalog *cat, int (*fn)(void *ctx, const char *name), void *ctx);

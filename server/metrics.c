@@ -94,7 +94,9 @@ static int collect_db(void *ctx, const char *name) {
   db_ctx *d = ctx;
   teuto_db *db;
   if (d->n == METRICS_DBS_MAX) return 1;
-  if (teuto_catalog_db(d->cat, name, 0, &db) != 0) return 0; /* skip what cannot be opened */
+  /* only databases already open: opening one replays its WAL, not for a scrape on the loop
+   * (teutod opens every database at start) */
+  if (teuto_catalog_db_if_open(d->cat, name, &db) != 0) return 0;
   db_stat *e = &d->v[d->n];
   memset(e, 0, sizeof *e);
   snprintf(e->name, sizeof e->name, "%s", name);

@@ -71,6 +71,15 @@ static void log_sink(void *ctx, teuto_log_level level, const char *msg) {
   fprintf(stderr, "teuto %s: %s\n", names[level <= TEUTO_LOG_DEBUG ? level : 0], msg);
 }
 
+/* Opens one database at start; one that cannot be opened is logged and skipped (its
+ * requests fail with the reason), so it does not take the others down. */
+static int open_db(void *ctx, const char *name) {
+  teuto_db *db;
+  int rc = teuto_catalog_db(ctx, name, 0, &db);
+  if (rc) fprintf(stderr, "teutod: database %s cannot be opened: %s\n", name, teuto_strerror(rc));
+  return 0;
+}
+
 int main(int argc, char **argv) {
   static server_config cfg; /* large (the token table): not on the stack */
   config_init(&cfg);
@@ -198,6 +207,15 @@ int main(int argc, char **argv) {
   rc = teuto_catalog_open(cfg.data_dir, &opt, &cat);
   if (rc) {
     fprintf(stderr, "teutod: cannot open data directory %s: %s\n", cfg.data_dir, teuto_strerror(rc));
+    net_server_destroy(net);
+    return 1;
+  }
+
+  /* every database now, before serving: a first write or a metrics scrape must not replay a
+   * WAL on an event loop */
+  if ((rc = teuto_catalog_foreach(cat, open_db, cat))) {
+    fprintf(stderr, "teutod: cannot list the databases: %s\n", teuto_strerror(rc));
+    teuto_catalog_close(cat);
     net_server_destroy(net);
     return 1;
   }
