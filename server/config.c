@@ -6,7 +6,7 @@
  *
  *   [server]   http, lp, query, data, lp_db, durability, sync_interval_ms, body_bytes_max,
  *              line_bytes_max, connections_max, idle_timeout_s, request_timeout_s, loops,
- *              auto_create, series_per_measurement_max, bodies_bytes_max
+ *              auto_create, series_per_measurement_max, bodies_bytes_max, export_spool
  *   [tokens]   <name> = <role>:<hex of SHA-256 of the token>   (role write|read|admin;
  *              <role>:blake2b:<hex> for BLAKE2b-256)
  *   [privacy]  master_key_file                  (docs/PRIVACY.md)
@@ -46,6 +46,7 @@ void config_init(server_config *cfg) {
   cfg->idle_timeout_s = NET_IDLE_TIMEOUT_S_DEFAULT;
   cfg->request_timeout_s = NET_REQUEST_TIMEOUT_S_DEFAULT;
   cfg->auto_create = 1;
+  cfg->export_spool = 1;
 }
 
 void config_free(server_config *cfg) {
@@ -81,6 +82,14 @@ static int copy_str(char *dst, size_t cap, const char *v) {
   size_t n = strlen(v);
   if (n >= cap) return -1;
   memcpy(dst, v, n + 1);
+  return 0;
+}
+
+/* true|1|yes or false|0|no. 0, or -1 for anything else. */
+static int parse_bool(const char *v, int *out) {
+  if (!strcmp(v, "true") || !strcmp(v, "1") || !strcmp(v, "yes")) *out = 1;
+  else if (!strcmp(v, "false") || !strcmp(v, "0") || !strcmp(v, "no")) *out = 0;
+  else return -1;
   return 0;
 }
 
@@ -159,14 +168,12 @@ static int on_key(void *user, const char *section, const char *name, const char 
     }
     return 1;
   }
-  if (!strcmp(name, "auto_create")) {
-    if (!strcmp(value, "true") || !strcmp(value, "1") || !strcmp(value, "yes")) cfg->auto_create = 1;
-    else if (!strcmp(value, "false") || !strcmp(value, "0") || !strcmp(value, "no")) cfg->auto_create = 0;
-    else {
-      st->why = "auto_create must be true or false";
-      return 0;
-    }
-    return 1;
+  if (!strcmp(name, "export_spool") || !strcmp(name, "auto_create")) {
+    int *dst = name[0] == 'e' ? &cfg->export_spool : &cfg->auto_create;
+    if (parse_bool(value, dst) == 0) return 1;
+    st->why = name[0] == 'e' ? "export_spool must be true or false"
+                             : "auto_create must be true or false";
+    return 0;
   }
   if (!strcmp(name, "sync_interval_ms")) RANGE(sync_interval_ms, 1, 60000, "sync_interval_ms: 1..60000");
   if (!strcmp(name, "body_bytes_max"))

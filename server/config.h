@@ -28,6 +28,9 @@ typedef struct server_config {
   unsigned request_timeout_s;         /* [server] request_timeout_s: one request at most this */
   unsigned loops;                     /* [server] loops: event loop threads; 0 = one per core */
   int auto_create;                    /* [server] auto_create: create databases on write; 1 */
+  int export_spool;                   /* [server] export_spool: an export is made once into an
+                                         unlinked file in the data directory (export.c); 0:
+                                         twice, without disk; 1 */
   unsigned series_per_measurement_max; /* [server] series_per_measurement_max; 0 = engine's */
   auth_table auth;                    /* [tokens] */
   teuto_policy *policy;               /* [privacy], [measurement.<name>]; NULL: none (owned;

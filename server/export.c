@@ -10,11 +10,15 @@
  * only from rollups, through disclosure control (teuto_export). A token that is presented
  * is not checked either: an export shows everyone the same.
  *
- * Everything runs on a worker (stream.c), since even metadata may open a database. Data is
- * exported twice: first without a writer, which gives the body's ETag, row count and the
- * exact range; then, unless the client's If-None-Match names that ETag (or, without one, its
- * If-Modified-Since is not older than Last-Modified) — 304 —, for real over the same range,
- * which gives the same bytes (closed buckets never change). The head carries ETag,
+ * Everything runs on a worker (stream.c), since even metadata may open a database. The
+ * head must carry the body's ETag (its XXH3-128), so the body is made before the head is
+ * sent: the export is written once into a spool, an unlinked file in the data directory
+ * (O_TMPFILE: nothing is left behind, whatever happens), which gives the ETag, the row count
+ * and the exact range; then, unless the client's If-None-Match names that ETag (or, without
+ * one, its If-Modified-Since is not older than Last-Modified) — 304 —, the spool is streamed.
+ * If no spool can be made or written (a full disk), the export runs twice instead: once
+ * without a writer for the head, once for real over the same range, which gives the same
+ * bytes (closed buckets never change). The head carries ETag,
  * Last-Modified, X-Export-Rows, X-Export-Bytes (of the body) and X-Export-Range; the body is chunked (close-delimited for
  * HTTP/1.0). A HEAD gets the head alone.
  *
@@ -25,11 +29,13 @@
 #include "export.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "qformat.h"
 #include "stream.h"
@@ -50,6 +56,9 @@ struct export_job {
   char base_url[300];              /* from the Host header */
   char if_none_match[128];         /* "" = absent */
   int64_t if_modified_since_s;     /* INT64_MIN = absent */
+  char spool_dir[CONFIG_PATH_MAX]; /* where the spool file is made: the data directory; "":
+                                      no spool (export_spool = false) */
+  int spool_fd;                    /* the spool, -1 = none */
   teuto_export_request req;
   teuto_tag filters[EXPORT_FILTERS_MAX];
   char filter_text[EXPORT_FILTERS_MAX][2][EXPORT_PARAM_BYTES];
@@ -58,6 +67,7 @@ struct export_job {
 
 static void job_destroy(stream *st) {
   export_job *j = (export_job *)st;
+  if (j->spool_fd >= 0) close(j->spool_fd);
   qbuf_free(&j->out);
   free(j);
 }
@@ -149,10 +159,54 @@ static int etag_matches(const char *inm, const char *etag) {
   return 0;
 }
 
+/* teuto_export_write_fn into the spool (the engine hands over 64 KiB pieces). */
+static int spool_write(void *ctx, const void *p, size_t n) {
+  export_job *j = ctx;
+  if (stream_cancelled(&j->st)) return STREAM_CANCELLED;
+  for (const char *c = p; n;) {
+    ssize_t w = write(j->spool_fd, c, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return w < 0 ? -errno : -EIO;
+    c += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+/* The body from the spool, len bytes. 0, STREAM_CANCELLED, or -errno. */
+static int send_spool(export_job *j, uint64_t len) {
+  char buf[STREAM_FLUSH_BYTES];
+  for (uint64_t off = 0; off < len;) {
+    ssize_t n = pread(j->spool_fd, buf, sizeof buf, (off_t)off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return n < 0 ? -errno : -EIO;
+    int rc = put_chunked(j, buf, (size_t)n);
+    if (rc) return rc;
+    off += (uint64_t)n;
+  }
+  return 0;
+}
+
 static void run_data(export_job *j) {
   char err[512];
   teuto_export_info info;
-  int rc = teuto_export(j->cat, &j->req, NULL, NULL, &info, err, sizeof err);
+  /* one pass into the spool; without one (or on a full disk) a counting pass */
+  int spooled = 0, rc;
+  j->spool_fd = j->head_only || !j->spool_dir[0]
+                    ? -1
+                    : open(j->spool_dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (j->spool_fd >= 0) {
+    rc = teuto_export(j->cat, &j->req, spool_write, j, &info, err, sizeof err);
+    if (rc == STREAM_CANCELLED) return;
+    spooled = rc == 0;
+    if (rc && rc != TEUTO_ENOTFOUND && rc != TEUTO_EINVAL && rc != TEUTO_ELIMIT) {
+      close(j->spool_fd); /* the spool failed (ENOSPC ...): the export itself may not have */
+      j->spool_fd = -1;
+      rc = teuto_export(j->cat, &j->req, NULL, NULL, &info, err, sizeof err);
+    }
+  } else {
+    rc = teuto_export(j->cat, &j->req, NULL, NULL, &info, err, sizeof err);
+  }
   if (rc) {
     int status = rc == TEUTO_ENOTFOUND ? 404 : rc == TEUTO_EINVAL || rc == TEUTO_ELIMIT ? 400 : 500;
     error_doc(j, status, err[0] ? err : teuto_strerror(rc), rc == TEUTO_ENOTFOUND);
@@ -189,11 +243,15 @@ static void run_data(export_job *j) {
   qbuf_free(&h);
   metrics_request(j->m, EP_EXPORT, 200);
   if (rc || j->head_only) return;
-  /* the same request over the range the first pass served: the same bytes */
-  j->req.from_ns = info.from_ns;
-  j->req.to_ns = info.to_ns;
-  rc = teuto_export(j->cat, &j->req, body_write, j, NULL, err, sizeof err);
-  if (!rc && j->out.len) rc = put_chunked(j, j->out.p, j->out.len);
+  if (spooled) {
+    rc = send_spool(j, info.bytes);
+  } else {
+    /* the same request over the range the first pass served: the same bytes */
+    j->req.from_ns = info.from_ns;
+    j->req.to_ns = info.to_ns;
+    rc = teuto_export(j->cat, &j->req, body_write, j, NULL, err, sizeof err);
+    if (!rc && j->out.len) rc = put_chunked(j, j->out.p, j->out.len);
+  }
   if (rc) return; /* cancelled, or a read error mid-body: the connection closes unfinished */
   if (j->te_chunked) stream_put(&j->st, "0\r\n\r\n", 5, NULL, 0, 0);
 }
@@ -313,6 +371,8 @@ int export_http_start(ingest_ctx *x, net_conn *c, const http_request *r, export_
   j->te_chunked = r->version_minor >= 1;
   j->keep_alive = r->keep_alive && !net_conn_stopping(c) && j->te_chunked;
   j->if_modified_since_s = INT64_MIN;
+  j->spool_fd = -1;
+  if (x->cfg->export_spool) snprintf(j->spool_dir, sizeof j->spool_dir, "%s", x->cfg->data_dir);
   const char *p = r->path + 8; /* after "/export/" */
   size_t pn = r->path_len - 8;
   const char *bad = NULL;

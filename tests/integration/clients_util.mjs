@@ -1,6 +1,6 @@
-// What the client-library tests share (test_clients.mjs, test_query_clients.mjs): the real
-// InfluxDB client packages installed from npm into a cache directory outside the tree, and a
-// free loopback port. Node's standard library only.
+// What the node integration tests share (test_clients.mjs, test_query_clients.mjs,
+// test_export_jsonld.mjs): real npm packages installed into a cache directory outside the tree,
+// and a free loopback port. Node's standard library only.
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
@@ -11,12 +11,16 @@ import path from 'node:path';
 // Exact versions, checked with `npm view <name> version` when the tests were written.
 export const PACKAGES = { '@influxdata/influxdb-client': '1.35.0', influx: '5.12.0' };
 
-/** Installs PACKAGES once into $TMPDIR/teuto-npm-<versions> (staged beside it and renamed
- * into place, so a concurrent run never sees half a tree); returns the loaded modules. */
-export function installClients() {
-  const key = Object.entries(PACKAGES).map(([n, v]) => `${n.replace(/[@/]/g, '_')}-${v}`).join('+');
+/** Installs the packages ({name: exact version}) once into $TMPDIR/teuto-npm-<names-versions>
+ * (staged beside it and renamed into place, so a concurrent run never sees half a tree).
+ * Returns { dir, require } with require() resolving from that tree. Throws, with npm's message,
+ * when npm cannot install them (no registry): callers report that as a failure, never a skip. */
+export function installPackages(packages) {
+  const entries = Object.entries(packages);
+  if (!entries.length) throw new Error('installPackages: no packages given');
+  const key = entries.map(([n, v]) => `${n.replace(/[@/]/g, '_')}-${v}`).join('+');
   const dir = path.join(os.tmpdir(), `teuto-npm-${key}`);
-  const installed = (d) => Object.entries(PACKAGES).every(([n, v]) => {
+  const installed = (d) => entries.every(([n, v]) => {
     try {
       return JSON.parse(fs.readFileSync(path.join(d, 'node_modules', n, 'package.json'), 'utf8')).version === v;
     } catch {
@@ -28,12 +32,12 @@ export function installClients() {
     fs.rmSync(stage, { recursive: true, force: true });
     fs.mkdirSync(stage, { recursive: true });
     const args = ['install', '--no-audit', '--no-fund', '--no-save', '--prefix', stage,
-      '--fetch-timeout=30000', '--fetch-retries=1',
-      ...Object.entries(PACKAGES).map(([n, v]) => `${n}@${v}`)];
+      '--fetch-timeout=30000', '--fetch-retries=1', ...entries.map(([n, v]) => `${n}@${v}`)];
     const p = spawnSync('npm', args, { encoding: 'utf8', timeout: 240000 });
     if (p.error || p.status !== 0 || !installed(stage)) {
       fs.rmSync(stage, { recursive: true, force: true });
-      throw new Error(`npm could not install the client packages (is the npm registry reachable?): ` +
+      throw new Error(`npm could not install ${entries.map(([n, v]) => `${n}@${v}`).join(', ')} ` +
+        `(is the npm registry reachable?): ` +
         `npm ${args.join(' ')} → ${p.error ? p.error.message : 'exit ' + p.status}\n` +
         `${(p.stderr || '').trim()}`);
     }
@@ -44,7 +48,12 @@ export function installClients() {
       if (!installed(dir)) throw e;
     }
   }
-  const require = createRequire(path.join(dir, 'index.js'));
+  return { dir, require: createRequire(path.join(dir, 'index.js')) };
+}
+
+/** The InfluxDB client packages (PACKAGES), loaded: { v2, v1, dir }. */
+export function installClients() {
+  const { dir, require } = installPackages(PACKAGES);
   return { v2: require('@influxdata/influxdb-client'), v1: require('influx'), dir };
 }
 

@@ -19,8 +19,10 @@ import io
 import json
 import math
 import os
+import pty
 import random
 import re
+import select
 import socket
 import subprocess
 import sys
@@ -386,6 +388,7 @@ def test_etag_304_and_identical_bytes():
     st2, h2, b2 = get(path)
     eq((st1, st2), (200, 200), "status")
     eq(b1, b2, "repeated exports are byte-identical")
+    STATE["etag_case"] = (path, b1, h1["ETag"])
     eq(h1["ETag"], h2["ETag"], "ETag")
     fail_if(not re.match(r'^"[0-9a-f]{32}"$', h1["ETag"]), "ETag form %r" % h1["ETag"])
     st, h, b = get(path, {"If-None-Match": h1["ETag"]})
@@ -474,6 +477,59 @@ def test_bad_requests():
     server().alive()
 
 
+def test_cli_progress_bar_on_a_terminal():
+    """teuto export --out with stderr on a pseudo-terminal: a progress bar that reaches 100%
+    (the HTTP test above checks there is none when stderr is not a terminal)."""
+    srv = server()
+    d = STATE["dir"]
+    out = os.path.join(d, "bike-tty.csv")
+    master, slave = pty.openpty()
+    try:
+        with open(os.path.join(d, "bike-tty.stdout"), "w+b") as stdout:
+            try:
+                p = subprocess.Popen([TEUTO, "export", "bike-hourly", "--http", "127.0.0.1:%d" % srv.http_port,
+                                      "--from", iso(DAY0_NS), "--to", iso(DAY0_NS + DAY_NS), "--out", out],
+                                     stdin=subprocess.DEVNULL, stdout=stdout, stderr=slave)
+            finally:
+                os.close(slave)  # the child holds the only other end: EOF once it exits
+            tty = b""
+            deadline = time.time() + 60
+            while True:
+                left = deadline - time.time()
+                if left <= 0:
+                    p.kill()
+                    p.wait()
+                    raise AssertionError("the terminal did not reach EOF within 60 s: %r" % tty)
+                ready, _, _ = select.select([master], [], [], left)
+                if not ready:
+                    continue
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:  # EIO on Linux: the last slave fd is closed
+                    break
+                if not chunk:
+                    break
+                tty += chunk
+            eq(p.wait(timeout=30), 0, "teuto export on a terminal: %r" % tty)
+            stdout.seek(0)
+            eq(stdout.read(), b"", "stdout with --out")
+    finally:
+        os.close(master)
+    _, _, body = get("/export/bike-hourly.csv?" + day_range())
+    with open(out, "rb") as f:
+        eq(f.read(), body, "the CLI's file is the HTTP body")
+    text = tty.decode("utf-8", "replace")
+    bars = re.findall(r"\[([# ]{40})\] +(\d+)%  (\d+) of (\d+) bytes", text)
+    fail_if(not bars, "no progress bar on the terminal: %r" % text)
+    pcts = [int(b[1]) for b in bars]
+    eq(pcts, sorted(pcts), "the bar never goes back")
+    fill, pct, done, total = bars[-1]
+    eq((fill, pct), ("#" * 40, "100"), "the last bar is full at 100%")
+    eq((int(done), int(total)), (len(body), len(body)), "the bar counts the bytes of the body")
+    fail_if(not re.search(r"\] 100%%  %d of %d bytes\r?\n" % (len(body), len(body)), text),
+            "the 100%% line ends with a newline: %r" % text)
+
+
 def test_cli_export_http_and_dir():
     srv = server()
     d = STATE["dir"]
@@ -510,10 +566,35 @@ def test_cli_export_http_and_dir():
     fail_if(b"not additive" not in r.stderr, "the CLI says why: %r" % r.stderr)
 
 
+def test_export_without_spool_is_identical():
+    """[server] export_spool = false: the export runs twice (hash, then send) instead of once
+    into a spool file; the bytes and the ETag are the same."""
+    path, body, etag = STATE["etag_case"]  # from test_etag_304_and_identical_bytes
+    if "srv" in STATE:  # test_cli_export_http_and_dir stopped it already
+        eq(STATE.pop("srv").stop(), 0, "teutod exit status")
+    with open(STATE["conf"]) as f:
+        text = f.read()
+    conf = os.path.join(STATE["dir"], "nospool.conf")
+    with open(conf, "w") as f:
+        f.write(text.replace("[server]\n", "[server]\nexport_spool = false\n", 1))
+    srv = teutod_util.Server(None, config=conf, cwd=STATE["dir"],
+                             log_path=os.path.join(STATE["dir"], "teutod-nospool.log"))
+    try:
+        st, h, b = request(srv.http_port, "GET", path, timeout=30)
+        eq((st, h["ETag"]), (200, etag), "two passes: status and ETag")
+        eq(b, body, "two passes: the same bytes")
+        st, _, b = request(srv.http_port, "GET", path, headers={"If-None-Match": etag}, timeout=30)
+        eq((st, b), (304, b""), "two passes: 304")
+    finally:
+        eq(srv.stop(), 0, "teutod (no spool) exit status")
+
+
 TESTS = [test_bike_hourly_csv_threshold, test_bike_daily_counts_contributors_exactly,
          test_json_and_lp_withhold_the_same, test_filters_and_overlapping_ranges,
          test_air_reaggregation_equals_raw, test_etag_304_and_identical_bytes,
-         test_metadata_and_catalog, test_bad_requests, test_cli_export_http_and_dir]
+         test_metadata_and_catalog, test_bad_requests, test_cli_progress_bar_on_a_terminal,
+         test_cli_export_http_and_dir,
+         test_export_without_spool_is_identical]
 
 
 def finish():
