@@ -68,3 +68,31 @@ export function freePort() {
     });
   });
 }
+
+/** Runs tests, a list of [name, async fn, needsSetup (default true)], in order, printing
+ * 'ok NAME (ms)' or 'FAIL NAME: …'. A test that needs the setup is counted failed, not run,
+ * when setupError (a message) is set. afterEach(failedNow) runs after every test that ran.
+ * Returns { passed, failed }. */
+export async function runTests(tests, setupError, afterEach) {
+  let passed = 0, failed = 0;
+  for (const [name, fn, needsSetup = true] of tests) {
+    const t = Date.now();
+    if (needsSetup && setupError) {
+      failed++;
+      console.log(`FAIL ${name}: not run, ${setupError}`);
+      continue;
+    }
+    let ok = false;
+    try {
+      await fn();
+      ok = true;
+      passed++;
+      console.log(`ok   ${name} (${Date.now() - t} ms)`);
+    } catch (e) {
+      failed++;
+      console.log(`FAIL ${name}: ${e.stack || e}`);
+    }
+    if (afterEach) afterEach(!ok);
+  }
+  return { passed, failed };
+}

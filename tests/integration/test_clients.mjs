@@ -22,7 +22,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { PACKAGES, freePort, installClients } from './clients_util.mjs';
+import { PACKAGES, freePort, installClients, runTests } from './clients_util.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const SRC = process.env.TEUTO_SOURCE_DIR || path.join(HERE, '..', '..');
@@ -523,7 +523,6 @@ const tests = [
   ['v2 client: /health and /ping', testHealthAndPing, true],
 ];
 
-let passed = 0, failed = 0;
 let installError;
 try {
   clients = installClients();
@@ -533,24 +532,11 @@ try {
   installError = e;
   console.log(`FAIL installing the client packages: ${e.message}`);
 }
-for (const [name, fn, needsClients] of tests) {
-  const t = Date.now();
-  try {
-    if (needsClients && installError) {
-      failed++;
-      console.log(`FAIL ${name}: not run, the client packages could not be installed`);
-      continue;
-    }
-    await fn();
-    passed++;
-    console.log(`ok   ${name} (${Date.now() - t} ms)`);
-  } catch (e) {
-    failed++;
-    console.log(`FAIL ${name}: ${e.stack || e}`);
-    if (clientLog.length) console.log(`     client log:\n       ${clientLog.join('\n       ')}`);
-  }
-  clientLog.length = 0;
-}
+const { passed, failed } = await runTests(tests,
+  installError && 'the client packages could not be installed', (failedNow) => {
+    if (failedNow && clientLog.length) console.log(`     client log:\n       ${clientLog.join('\n       ')}`);
+    clientLog.length = 0;
+  });
 if (failed === 0) fs.rmSync(TMP, { recursive: true, force: true });
 else console.log(`data and logs kept in ${TMP}`);
 console.log(`wall time ${((Date.now() - T0) / 1000).toFixed(1)} s`);

@@ -25,7 +25,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { freePort, installPackages } from './clients_util.mjs';
+import { freePort, installPackages, runTests } from './clients_util.mjs';
 
 // Exact version, checked with `npm view jsonld version` when the test was written.
 const JSONLD = { jsonld: '9.0.0' };
@@ -420,7 +420,6 @@ const tests = [
   ['catalog, expanded: datasets PUBLIC, the unpublished trip NON_PUBLIC with dct:rights', testCatalog],
 ];
 
-let passed = 0, failed = 0;
 let setupError;
 try {
   const { dir, require } = installPackages(JSONLD);
@@ -450,22 +449,7 @@ if (!setupError) {
   }
 }
 if (setupError) console.log(`FAIL ${setupError}`);
-for (const [name, fn] of tests) {
-  const t = Date.now();
-  try {
-    if (setupError) {
-      failed++;
-      console.log(`FAIL ${name}: not run (see above)`);
-      continue;
-    }
-    await fn();
-    passed++;
-    console.log(`ok   ${name} (${Date.now() - t} ms)`);
-  } catch (e) {
-    failed++;
-    console.log(`FAIL ${name}: ${e.stack || e}`);
-  }
-}
+let { passed, failed } = await runTests(tests, setupError && 'see above');
 if (srv) {
   try {
     await srv.stop();

@@ -18,7 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { PACKAGES, freePort, installClients } from './clients_util.mjs';
+import { PACKAGES, freePort, installClients, runTests } from './clients_util.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const SRC = process.env.TEUTO_SOURCE_DIR || path.join(HERE, '..', '..');
@@ -221,7 +221,6 @@ async function testNodeInfluxQueries() {
 
 const tests = [['node-influx: query, queryRaw, precision, POST, errors, SHOW/CREATE', testNodeInfluxQueries]];
 
-let passed = 0, failed = 0;
 let installError;
 try {
   clients = installClients();
@@ -230,22 +229,8 @@ try {
   installError = e;
   console.log(`FAIL installing the client packages: ${e.message}`);
 }
-for (const [name, fn] of tests) {
-  const t = Date.now();
-  try {
-    if (installError) {
-      failed++;
-      console.log(`FAIL ${name}: not run, the client packages could not be installed`);
-      continue;
-    }
-    await fn();
-    passed++;
-    console.log(`ok   ${name} (${Date.now() - t} ms)`);
-  } catch (e) {
-    failed++;
-    console.log(`FAIL ${name}: ${e.stack || e}`);
-  }
-}
+const { passed, failed } = await runTests(tests,
+  installError && 'the client packages could not be installed');
 if (failed === 0) fs.rmSync(TMP, { recursive: true, force: true });
 else console.log(`data and logs kept in ${TMP}`);
 console.log(`wall time ${((Date.now() - T0) / 1000).toFixed(1)} s`);
