@@ -115,6 +115,12 @@ typedef struct replay_ctx {
   uint8_t group_buf[TEUTO_SERIES_KEY_MAX + 1]; /* a derived input's group key */
 } replay_ctx;
 
+/* The start of the bucket of width w_ns holding t_ns (floor, also for negative times). */
+static int64_t bucket_of(int64_t t_ns, int64_t w_ns) {
+  int64_t b = t_ns / w_ns * w_ns;
+  return b > t_ns ? b - w_ns : b;
+}
+
 static int hex_nibble(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -135,8 +141,7 @@ static int replay_derived(replay_ctx *rc_, uint64_t lsn, const batch_view *v, ui
   const privacy_meas *pm = privacy_find(db->opt.policy, meas);
   if (!pm || !pm->width_count) return 0;
   privacy_input in = {.pm = pm};
-  in.time_ns = v->row_time[r] / pm->width_ns[0] * pm->width_ns[0];
-  if (v->row_time[r] < 0 && v->row_time[r] % pm->width_ns[0]) in.time_ns -= pm->width_ns[0];
+  in.time_ns = bucket_of(v->row_time[r], pm->width_ns[0]);
   uint32_t off = v->row_field_off[r], nf = v->row_field_n[r];
   /* measures and the cell field */
   teuto_str cell = {NULL, 0};
@@ -251,7 +256,8 @@ static int replay_rollups(replay_ctx *rc_, uint64_t lsn, const batch_view *v) {
       n++;
     }
     privacy_input in = {.pm = pms[m],
-                        .time_ns = v->in_time[i],
+                        /* the finest bucket of the policy now (rollup_apply) */
+                        .time_ns = bucket_of(v->in_time[i], pms[m]->width_ns[0]),
                         .group = v->in_group[i],
                         .token = v->in_token[i],
                         .record_key = v->in_record_key[i],
@@ -807,7 +813,7 @@ int teuto_write_rows(teuto_db *db, const teuto_row *rows, size_t row_count, int 
         ungoverned(db, rows[i].measurement))
       e = TEUTO_EPOLICY;
     bool input = pstatus && !e && pb->has_in[i];
-    if (input && (e = rollup_check(db->ru, &pb->in[i], rows[i].time_ns))) {
+    if (input && (e = rollup_check(db->ru, &pb->in[i]))) {
       input = false;
       /* a late row with raw retention is still a good raw row (counted; its rollups skip
        * it); aggregate-only late rows, and rows over the open-cell limit, are refused */

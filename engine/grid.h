@@ -31,7 +31,18 @@ int grid_size_parse(const char *s, uint32_t *size_m);
 
 /* Writes the id of the cell of size_m (one grid_size_parse accepts) holding the point into
  * out (cap bytes, NUL-terminated). Returns the id's length, TEUTO_EINVAL (bad point or size),
- * or TEUTO_ELIMIT (cap too small). */
+ * or TEUTO_ELIMIT (cap too small). Is grid_cell_corner, then grid_cell_format. */
 int grid_cell_id(double lat_deg, double lon_deg, uint32_t size_m, char *out, size_t cap);
+
+/* The south-west corner (northing, easting, whole metres) of the cell of size_m holding the
+ * point: what names the cell. 0, or TEUTO_EINVAL (bad point or size; outputs untouched). */
+int grid_cell_corner(double lat_deg, double lon_deg, uint32_t size_m, int64_t *n_m,
+                     int64_t *e_m);
+
+/* Writes the id of the cell of size_m whose corner is (n_m, e_m) (as grid_cell_corner gives
+ * it) into out (cap bytes, NUL-terminated). Returns the id's length, TEUTO_EINVAL (bad size, a
+ * corner outside +-10^8 m), or TEUTO_ELIMIT (cap too small); out holds "" on failure (when
+ * cap > 0). */
+int grid_cell_format(int64_t n_m, int64_t e_m, uint32_t size_m, char *out, size_t cap);
 
 #endif /* TEUTO_GRID_H */

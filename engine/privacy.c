@@ -15,8 +15,16 @@
  *                       rollup rows grouped by it
  *
  * privacy_transform() runs on the writer's thread before any lock is taken (the HMAC is the
- * costly step and parallelises across writers). Its text buffer is reserved for the whole
- * call before the first row, so the pointers it hands out stay valid.
+ * costly step and parallelises across writers). The text it makes (cell ids, pseudonyms in
+ * hex, group keys) is taken in pieces from buffers that never move during the call, so the
+ * pointers it hands out stay valid until the next call.
+ *
+ * A call keeps, for itself only, what makes its later rows cheaper (privacy_batch): the
+ * pseudonyms of the identifiers it has met (PSEUDONYMS), per measurement the position of each
+ * name and a plan for the rows of one shape (NAMES, PLANS), the cell ids it has made (by the
+ * cell's corner), and the finest bucket of the last row. Each is checked against the row
+ * before it is used, and none holds a raw value: the caches point into the caller's rows, and
+ * forget those pointers when the call ends.
  *
  * Invariants (privacy.h): nothing unnamed is stored; raw personal values and coordinates
  * never leave the caller's buffer; the policy is immutable once finished.
@@ -48,7 +56,10 @@ static void meas_free(privacy_meas *m) {
   if (!m) return;
   free(m->name);
   for (uint32_t i = 0; i < m->name_count; i++) free(m->names[i].name);
-  for (uint32_t i = 0; i < m->group_count; i++) free(m->group[i]);
+  for (uint32_t i = 0; i < m->group_count; i++) {
+    free(m->group[i]);
+    free(m->group_prefix[i]);
+  }
   ckm_table_free(m->ckm_table);
   free(m);
 }
@@ -563,6 +574,12 @@ static int finish_meas(privacy_meas *m, char *err, size_t cap) {
   qsort(m->group, m->group_count, sizeof *m->group, cmp_cstr);
   m->cell_group_pos = -1;
   for (uint32_t g = 0; g < m->group_count; g++) {
+    m->group_len[g] = (uint32_t)strlen(m->group[g]);
+    free(m->group_prefix[g]); /* (a finish that failed before may have made it) */
+    if (!(m->group_prefix[g] = malloc(VARINT_MAX + m->group_len[g]))) return -ENOMEM;
+    size_t n = varint_put(m->group_prefix[g], m->group_len[g]);
+    memcpy(m->group_prefix[g] + n, m->group[g], m->group_len[g]);
+    m->group_prefix_len[g] = (uint32_t)(n + m->group_len[g]);
     if (!strcmp(m->group[g], PRIVACY_CELL_TAG)) {
       if (!position) return finish_err(err, cap, m, "group_by cell needs a position");
       m->cell_group_pos = (int)g;
@@ -658,6 +675,10 @@ void privacy_batch_free(privacy_batch *b) {
   free(b->val_idx);
   free(b->val);
   tbuf_free(&b->text);
+  for (uint32_t i = 0; i < b->spill_count; i++) free(b->spill[i]);
+  free(b->spill);
+  free(b->cache); /* empty: every call empties what it filled */
+  free(b->cache_used);
   memset(b, 0, sizeof *b);
 }
 
@@ -671,6 +692,70 @@ static int grow(void **arr, uint32_t *cap, uint32_t need, size_t elem) {
   *cap = c;
   return 0;
 }
+
+/* ---- the call's text ---- */
+
+#define TEXT_BYTES_MIN (64u << 10)
+
+/* Sets the full text buffer aside (its pieces stay valid until the next call) and starts a
+ * new one with room for at least n bytes. 0 or -ENOMEM. */
+static int text_spill(privacy_batch *b, size_t n) {
+  if (b->spill_count == b->spill_cap) {
+    uint32_t c = b->spill_cap ? b->spill_cap * 2 : 8;
+    uint8_t **s = realloc(b->spill, c * sizeof *s);
+    if (!s) return -ENOMEM;
+    b->spill = s;
+    b->spill_cap = c;
+  }
+  size_t cap = TEUTO_MAX(TEUTO_MAX(2 * b->text.cap, (size_t)TEXT_BYTES_MIN), n);
+  uint8_t *d = malloc(cap);
+  if (!d) return -ENOMEM;
+  if (b->text.data) {
+    b->spill[b->spill_count++] = b->text.data;
+    b->spill_bytes += b->text.len;
+  }
+  b->text = (tbuf){d, 0, cap};
+  return 0;
+}
+
+/* n bytes of the call's text, valid until the next call; NULL when out of memory. */
+static inline char *text_take(privacy_batch *b, size_t n) {
+  if (b->text.cap - b->text.len < n && text_spill(b, n)) return NULL;
+  char *t = (char *)b->text.data + b->text.len;
+  b->text.len += n;
+  return t;
+}
+
+/* At the start of a call: the last call's text is dead; one buffer as big as all of it. */
+static int text_reset(privacy_batch *b) {
+  size_t need = b->spill_bytes + b->text.len;
+  for (uint32_t i = 0; i < b->spill_count; i++) free(b->spill[i]);
+  b->spill_count = 0;
+  b->spill_bytes = 0;
+  b->text.len = 0;
+  if (need > b->text.cap || !b->text.data)
+    return tbuf_reserve(&b->text, TEUTO_MAX(need, (size_t)TEXT_BYTES_MIN));
+  return 0;
+}
+
+/* ---- pseudonyms ----
+ *
+ * PSEUDONYMS. pseudo_token() costs a keyed SipHash, a shared mutex and a memo lookup even
+ * when the HMAC is memoised (pseudo.c), and a raw row needs the pseudonym in hex as well. A
+ * call's rows mostly come from far fewer devices than rows (a batch of 5,000 rows of 100
+ * trucks names each truck 50 times), so each call keeps a small cache of its own: slot by
+ * slot, an identifier met earlier in the call (a pointer to it in the caller's rows, never a
+ * copy), the day, and the token, record key and hex that came out for it. An identifier is
+ * recognised by comparing its bytes with the caller's; the slots it may take are found by a
+ * hash seeded with random bytes (cache_seed), a mere index that is never stored. Rows that
+ * share one string for an identifier are found quicker still: by_ptr remembers which slot was
+ * filled from which address, and a slot filled in this call from the very address asked for
+ * holds that identifier (the caller's bytes do not change during a call). At the end of the
+ * call every slot it filled is emptied: nothing of the cache outlives the call (a by_ptr entry
+ * then points at an empty slot, or at one another call filled from another address), so the
+ * cache holds no identifier beyond the caller's own buffer (privacy.h invariant 2), and
+ * pseudo.c's rules on what may be remembered for a day (keyed hashes only) are untouched.
+ */
 
 /* Two hex digits per byte value. */
 static const char hex_pairs[513] =
@@ -695,13 +780,135 @@ static void put_hex16(char *out, const uint8_t bytes[16]) {
   }
 }
 
+#define DAY_NS (86400ll * 1000000000ll)
+
+/* splitmix64's finaliser: every input bit moves every output bit. */
+static inline uint64_t mix64(uint64_t x) {
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ull;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+/* The first slot of identifier p[0..n) in the cache: eight bytes at a time, each word mixed
+ * in whole, the last (or only) one read overlapping instead of byte by byte. */
+static inline uint32_t cache_home(uint64_t seed, const char *p, size_t n) {
+  const uint8_t *u = (const uint8_t *)p;
+  uint64_t h = seed ^ n;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) h = mix64(h ^ le_get64(u + i));
+  if (i < n) {
+    uint64_t t;
+    if (n >= 8) t = le_get64(u + n - 8);
+    else if (n >= 4) t = le_get32(u) | (uint64_t)le_get32(u + n - 4) << 32;
+    else t = (uint64_t)u[0] | (uint64_t)u[n / 2] << 8 | (uint64_t)u[n - 1] << 16;
+    h = mix64(h ^ t);
+  }
+  return (uint32_t)h & (PRIVACY_PSEUDO_SLOTS - 1);
+}
+
+/* by_ptr's entry for an identifier at address p. */
+static inline uint32_t by_ptr_of(const char *p) {
+  return (uint32_t)((uintptr_t)p * 0x9e3779b97f4a7c15ull >> 56) & (PRIVACY_PSEUDO_BY_PTR - 1);
+}
+
+/* Empties the slots this call filled (the end of every call). */
+static void cache_clear(privacy_batch *b) {
+  for (uint32_t i = 0; i < b->cache_used_count; i++)
+    sodium_memzero(&b->cache[b->cache_used[i]], sizeof *b->cache);
+  b->cache_used_count = 0;
+  sodium_memzero(&b->scratch, sizeof b->scratch);
+}
+
+/* The pseudonym of identifier id for the day of time_ns: from the call's cache, or from
+ * pseudo_token() (then cached). hex: whether the caller needs the hex digits. *out points to
+ * the slot (or, when the identifier's run of slots is full, to b->scratch, valid until the
+ * next call of this function). 0, pseudo_token's error, or -ENOMEM. */
+static int pseudonym(const teuto_policy *p, privacy_batch *b, int64_t time_ns, teuto_str id,
+                     bool hex, const privacy_pseudo_slot **out) {
+  if (!b->cache) {
+    b->cache = calloc(PRIVACY_PSEUDO_SLOTS, sizeof *b->cache);
+    b->cache_used = malloc(PRIVACY_PSEUDO_SLOTS * sizeof *b->cache_used);
+    if (!b->cache || !b->cache_used) {
+      free(b->cache);
+      free(b->cache_used);
+      b->cache = NULL;
+      b->cache_used = NULL;
+      return -ENOMEM;
+    }
+    randombytes_buf(&b->cache_seed, sizeof b->cache_seed);
+    b->day_start_ns = INT64_MAX; /* no day yet */
+  }
+  if (time_ns < b->day_start_ns || time_ns - b->day_start_ns >= DAY_NS) {
+    b->day = pseudo_day(time_ns);
+    b->day_start_ns = b->day * DAY_NS;
+  }
+  /* its slot: the one holding it, else the first empty one of its run, else none */
+  const uint32_t home = cache_home(b->cache_seed, id.ptr, id.len);
+  privacy_pseudo_slot *s = NULL;
+  for (uint32_t k = 0; k < PRIVACY_PSEUDO_PROBES; k++) {
+    privacy_pseudo_slot *c = &b->cache[(home + k) & (PRIVACY_PSEUDO_SLOTS - 1)];
+    if (!c->id) {
+      s = c;
+      break;
+    }
+    if (c->len == id.len && c->day == b->day && mem_eq(c->id, id.ptr, id.len)) {
+      if (!hex || c->hex) {
+        *out = c;
+        return 0;
+      }
+      s = c; /* cached without its hex digits: those need the whole pseudonym again */
+      break;
+    }
+  }
+  uint8_t tok[PSEUDO_TOKEN_BYTES];
+  int rc = pseudo_token(p->ps, time_ns, id.ptr, id.len, tok);
+  if (rc) return rc;
+  char *hx = NULL;
+  if (hex && !(hx = text_take(b, PRIVACY_PSEUDONYM_HEX))) {
+    sodium_memzero(tok, sizeof tok);
+    return -ENOMEM;
+  }
+  if (hx) put_hex16(hx, tok);
+  if (!s) {
+    s = &b->scratch; /* no room in the cache: valid until the next identifier */
+  } else {
+    if (!s->id) b->cache_used[b->cache_used_count++] = (uint32_t)(s - b->cache);
+    b->by_ptr[by_ptr_of(id.ptr)] = s;
+  }
+  *s = (privacy_pseudo_slot){id.len ? id.ptr : "", (uint32_t)id.len, b->day, le_get64(tok),
+                             le_get32(tok + 8), hx};
+  sodium_memzero(tok, sizeof tok);
+  *out = s;
+  return 0;
+}
+
+/* The pseudonym of id from the cache: by the identifier's address when a slot was filled from
+ * that very address in this call (slots are emptied at the end of every call, and within one
+ * the caller's bytes at an address do not change), else by its bytes when it sits in its home
+ * slot (the usual cases), else NULL: then pseudonym() finds or makes it. */
+static inline const privacy_pseudo_slot *pseudonym_hit(const privacy_batch *b, int64_t time_ns,
+                                                       teuto_str id, bool hex) {
+  if (!b->cache || time_ns < b->day_start_ns || time_ns - b->day_start_ns >= DAY_NS) return NULL;
+  const privacy_pseudo_slot *c = b->by_ptr[by_ptr_of(id.ptr)];
+  if (c && c->id == id.ptr && c->len == id.len && c->day == b->day && (c->hex || !hex)) return c;
+  c = &b->cache[cache_home(b->cache_seed, id.ptr, id.len)];
+  if (c->id && c->len == id.len && c->day == b->day && (c->hex || !hex) &&
+      mem_eq(c->id, id.ptr, id.len))
+    return c;
+  return NULL;
+}
+
+/* ---- rows ---- */
+
 static int64_t floor_to(int64_t t, int64_t w) {
   int64_t q = t / w;
   if (t % w && t < 0) q--;
   return q * w;
 }
 
-static bool numeric_value(const teuto_value *v, double *out) {
+static inline bool numeric_value(const teuto_value *v, double *out) {
   switch (v->type) {
   case TEUTO_FLOAT: *out = v->v.f; return true;
   case TEUTO_INT: *out = (double)v->v.i; return true;
@@ -710,165 +917,465 @@ static bool numeric_value(const teuto_value *v, double *out) {
   }
 }
 
-static size_t text_bound(const teuto_row *r) {
-  size_t n = GRID_CELL_ID_MAX + 64;
-  for (size_t i = 0; i < r->tag_count; i++)
-    n += r->tags[i].key.len + r->tags[i].value.len + 2 * VARINT_MAX + PRIVACY_PSEUDONYM_HEX;
-  n += r->field_count * (PRIVACY_PSEUDONYM_HEX + 8);
-  return n;
+/* ---- names ----
+ *
+ * NAMES. Every tag and field of a governed row is looked up among its measurement's names
+ * (invariant 1 of privacy.h). Rows of one source carry their names in one order, so the
+ * hints (privacy_hints) remember, per position, the name found there last time, and a key is
+ * compared with that name first. Rows built by an embedded caller usually share their key
+ * strings (one array of names, one literal per key); so within one call a position also
+ * remembers a key pointer whose bytes were found equal to its name, and a key at that very
+ * pointer, of that length, is that name without comparing again. Only within the call: the
+ * caller's memory is theirs again afterwards, and may hold other bytes at the same address.
+ */
+
+/* The hints of measurement pm for this call: its key pointers cleared if they were of another
+ * call or measurement (tag_hi and field_hi only grow, so every pointer ever set is below
+ * them). */
+static inline privacy_hints *hints_of(privacy_batch *b, const privacy_meas *pm) {
+  privacy_hints *h = &b->hints[pm->index % PRIVACY_HINT_SETS];
+  if (h->call != b->call || h->pm != pm) {
+    if (h->pm != pm) { /* another measurement's name indexes and plan: start over */
+      memset(h->tag, 0, sizeof h->tag);
+      memset(h->field, 0, sizeof h->field);
+      h->prog_tags = h->prog_fields = UINT32_MAX;
+      h->bucket_width_ns = 0;
+    }
+    memset(h->tag_key, 0, h->tag_hi * sizeof *h->tag_key);
+    memset(h->field_key, 0, h->field_hi * sizeof *h->field_key);
+    h->pm = pm;
+    h->call = b->call;
+  }
+  return h;
 }
 
-/* name_index, trying first the name found at this position in the previous row. */
-static inline int find_name(const privacy_meas *m, teuto_str key, uint8_t *hint) {
-  uint8_t h = *hint;
-  if (h < m->name_count && m->names[h].len == key.len && mem_eq(m->names[h].name, key.ptr, key.len))
-    return h;
+/* The index of key among pm's names, or -1: the hinted name first (at the known pointer
+ * without comparing bytes), then all of them. A hint that changes ends the plan (PLANS): its
+ * operations are those of the names the hints held when it was made. */
+static inline int find_name(const privacy_meas *m, teuto_str key, privacy_hints *hs,
+                            uint8_t *hint, const char **known) {
+  const uint32_t h = *hint;
+  if (h < m->name_count && m->names[h].len == key.len &&
+      (key.ptr == *known || mem_eq(m->names[h].name, key.ptr, key.len))) {
+    *known = key.ptr;
+    return (int)h;
+  }
   int i = name_index(m, key.ptr, key.len);
-  if (i >= 0) *hint = (uint8_t)i;
+  if (i >= 0) {
+    if (*hint != (uint8_t)i) hs->prog_tags = hs->prog_fields = UINT32_MAX;
+    *hint = (uint8_t)i;
+    *known = key.ptr;
+  }
   return i;
 }
 
-/* Transforms one governed row. Returns 0 or the refusal code. */
-static int transform_row(const teuto_policy *p, const privacy_meas *pm, const teuto_row *r,
-                         privacy_batch *b, size_t ri) {
-  teuto_row *out = &b->rows[ri];
+/* A governed row in the making: what transform_row or plan_run made of its tags and fields,
+ * for row_finish. */
+typedef struct row_out {
+  teuto_tag *tag0, *otag;       /* the raw row's tags: first, next */
+  teuto_field *field0, *ofield; /* its fields */
+  uint16_t *vidx;               /* its measure values: indexes */
+  double *vval;                 /*   and values */
+  uint32_t nval;
+  teuto_str gval[PRIVACY_GROUP_MAX]; /* values of the group keys; ptr NULL: missing */
+  double lat, lon;              /* the position (positions end in row_finish) */
+  bool has_lat, has_lon;
+} row_out;
+
+static void row_start(const privacy_meas *pm, privacy_batch *b, size_t ri, row_out *o) {
+  o->tag0 = o->otag = b->tags + b->tag_count;
+  o->field0 = o->ofield = b->fields + b->field_count;
+  o->vidx = b->val_idx + b->val_count;
+  o->vval = b->val + b->val_count;
+  o->nval = 0;
+  for (uint32_t g = 0; g < pm->group_count; g++) o->gval[g] = (teuto_str){NULL, 0};
+  o->lat = o->lon = NAN;
+  o->has_lat = o->has_lon = false;
+  b->in[ri] = (privacy_input){.pm = pm, .val_off = b->val_count};
+}
+
+/* A short copy without a call: the group keys' parts are a few bytes each, a cell id about
+ * thirty. Overlapping word copies, never a byte outside dst[0..n). */
+static inline void copy_short(uint8_t *dst, const char *src, size_t n) {
+  if (n > 32) {
+    memcpy(dst, src, n);
+  } else if (n >= 16) { /* two double words, overlapping when n < 32 */
+    uint64_t a[2], z[2];
+    memcpy(a, src, 16);
+    memcpy(z, src + n - 16, 16);
+    memcpy(dst, a, 16);
+    memcpy(dst + n - 16, z, 16);
+  } else if (n >= 8) {
+    uint64_t a, z;
+    memcpy(&a, src, 8);
+    memcpy(&z, src + n - 8, 8);
+    memcpy(dst, &a, 8);
+    memcpy(dst + n - 8, &z, 8);
+  } else if (n >= 4) {
+    uint32_t a, z;
+    memcpy(&a, src, 4);
+    memcpy(&z, src + n - 4, 4);
+    memcpy(dst, &a, 4);
+    memcpy(dst + n - 4, &z, 4);
+  } else {
+    for (size_t i = 0; i < n; i++) dst[i] = (uint8_t)src[i];
+  }
+}
+
+/* The slot of the cell with corner (n_m, e_m) in the call's cell ids. */
+static inline uint32_t cell_slot_of(int64_t n_m, int64_t e_m) {
+  uint64_t h = ((uint64_t)n_m * 0x9e3779b97f4a7c15ull) ^ (uint64_t)e_m;
+  h *= 0xbf58476d1ce4e5b9ull;
+  return (uint32_t)(h >> 56) & (PRIVACY_CELL_SLOTS - 1);
+}
+
+/* The start of the finest rollup bucket holding t: that of the last row when t is in it (a
+ * 64-bit division costs more than the rest of a row's bucket arithmetic). */
+static inline int64_t finest_bucket(const privacy_meas *pm, privacy_hints *hs, int64_t t) {
+  if ((uint64_t)t - (uint64_t)hs->bucket_ns < (uint64_t)hs->bucket_width_ns) return hs->bucket_ns;
+  hs->bucket_ns = floor_to(t, pm->width_ns[0]);
+  hs->bucket_width_ns = pm->width_ns[0];
+  return hs->bucket_ns;
+}
+
+/* The rest of a governed row once its tags and fields are through: the grid cell, the raw
+ * row, the rollup input. Returns 0, the refusal code, or -ENOMEM. */
+static int row_finish(const privacy_meas *pm, const teuto_row *r, privacy_batch *b, size_t ri,
+                      row_out *o, privacy_hints *hs) {
   privacy_input *in = &b->in[ri];
-  bool keep_raw = pm->raw_retention_days != 0;
-  teuto_str gval[PRIVACY_GROUP_MAX];
-  for (uint32_t g = 0; g < pm->group_count; g++) gval[g] = (teuto_str){NULL, 0};
-  int cell_pos = pm->cell_group_pos;
-  uint32_t tag0 = b->tag_count, field0 = b->field_count, val0 = b->val_count;
-  *in = (privacy_input){.pm = pm, .val_off = val0};
-  double lat = NAN, lon = NAN;
-  bool has_lat = false, has_lon = false;
+  const bool keep_raw = pm->raw_retention_days != 0;
+  b->val_count += o->nval;
+  if (pm->grid_m) {
+    if (!o->has_lat || !o->has_lon) return TEUTO_EPOLICY;
+    int64_t cn, ce;
+    int rc = grid_cell_corner(o->lat, o->lon, pm->grid_m, &cn, &ce);
+    o->lat = o->lon = 0; /* the coordinates end here */
+    if (rc) return TEUTO_EINVAL;
+    /* the id: made once per cell and call (by its corner, which is what names it) */
+    privacy_cell_slot *cs = &b->cells[cell_slot_of(cn, ce)];
+    if (cs->call != b->call || cs->n_m != cn || cs->e_m != ce || cs->size_m != pm->grid_m) {
+      char *id = text_take(b, GRID_CELL_ID_MAX);
+      if (!id) return -ENOMEM;
+      int n = grid_cell_format(cn, ce, pm->grid_m, id, GRID_CELL_ID_MAX);
+      if (n < 0) return TEUTO_EINVAL; /* (cannot happen: a corner grid_cell_corner made) */
+      b->text.len -= GRID_CELL_ID_MAX - (size_t)n; /* the last piece taken: give back the rest */
+      *cs = (privacy_cell_slot){b->call, cn, ce, pm->grid_m, (uint32_t)n, id};
+    }
+    teuto_str cell = {cs->id, cs->len};
+    /* raw rows carry the cell as a string field: as a tag it would start a new series each
+     * time a device crosses a cell border */
+    if (keep_raw) {
+      o->ofield->key = (teuto_str){PRIVACY_CELL_TAG, 4};
+      o->ofield->value.type = TEUTO_STRING;
+      o->ofield->value.v.s = cell;
+      o->ofield++;
+    }
+    if (pm->cell_group_pos >= 0) o->gval[pm->cell_group_pos] = cell;
+  }
+  if (pm->contributor >= 0 && !in->has_contributor) return TEUTO_EPOLICY;
+  /* the raw row */
+  const uint32_t ntag = (uint32_t)(o->otag - o->tag0), nfield = (uint32_t)(o->ofield - o->field0);
+  b->tag_count += ntag;
+  b->field_count += nfield;
+  b->rows[ri] = (teuto_row){r->measurement, o->tag0, ntag, o->field0, keep_raw ? nfield : 0,
+                            r->time_ns};
+  /* the rollup input */
+  if (pm->width_count) {
+    size_t bound = 0;
+    for (uint32_t k = 0; k < pm->group_count; k++) {
+      if (!o->gval[k].ptr) return TEUTO_EPOLICY; /* a grouping tag is missing */
+      bound += pm->group_prefix_len[k] + VARINT_MAX + o->gval[k].len;
+    }
+    uint8_t *g0 = (uint8_t *)text_take(b, bound), *g = g0;
+    if (!g0) return -ENOMEM;
+    for (uint32_t k = 0; k < pm->group_count; k++) { /* privacy.h: privacy_input.group */
+      copy_short(g, (const char *)pm->group_prefix[k], pm->group_prefix_len[k]);
+      g += pm->group_prefix_len[k];
+      const size_t vl = o->gval[k].len;
+      if (vl < 0x80) *g++ = (uint8_t)vl; /* the one-byte varint */
+      else g += varint_put(g, vl);
+      copy_short(g, o->gval[k].ptr, vl);
+      g += vl;
+    }
+    b->text.len -= bound - (size_t)(g - g0); /* the last piece taken: give back the rest */
+    in->group = (teuto_str){(const char *)g0, (size_t)(g - g0)};
+    in->time_ns = finest_bucket(pm, hs, r->time_ns);
+    in->val_n = o->nval;
+    b->has_in[ri] = 1;
+  }
+  return 0;
+}
+
+/* Transforms one governed row, looking up every name (the general case). Returns 0, the
+ * refusal code, or -ENOMEM. Tags and fields of the raw row go to b->tags, b->fields (room
+ * reserved by the caller), measure values to b->val_idx, b->val. */
+static int transform_row(const teuto_policy *p, const privacy_meas *pm, const teuto_row *r,
+                         privacy_batch *b, size_t ri, privacy_hints *hs) {
+  privacy_input *in = &b->in[ri];
+  const bool keep_raw = pm->raw_retention_days != 0;
+  const privacy_name *const names = pm->names;
+  row_out o;
+  row_start(pm, b, ri, &o);
+  uint32_t seen = 0; /* bit per measure index already in this row's values */
+  _Static_assert(PRIVACY_MEASURES_MAX <= 32, "seen has a bit per measure");
   int rc;
   /* tags */
-  for (size_t i = 0; i < r->tag_count; i++) {
+  const size_t tag_count = r->tag_count;
+  if (tag_count > hs->tag_hi) hs->tag_hi = (uint32_t)tag_count;
+  for (size_t i = 0; i < tag_count; i++) {
     const teuto_tag *t = &r->tags[i];
-    int ni = find_name(pm, t->key, &b->hint_tag[pm->index % PRIVACY_HINT_SETS][i]);
+    const int ni = find_name(pm, t->key, hs, &hs->tag[i], &hs->tag_key[i]);
     if (ni < 0) return TEUTO_EPOLICY;
-    const privacy_name *pn = &pm->names[ni];
-    switch (pn->role) {
-    case ROLE_DIMENSION:
-      if (keep_raw) b->tags[b->tag_count++] = *t;
-      if (pn->group_pos != 0xff) gval[pn->group_pos] = t->value;
-      break;
-    case ROLE_PERSONAL_DROP: break;
-    case ROLE_PERSONAL_PSEUDO: {
-      uint8_t tok[PSEUDO_TOKEN_BYTES];
-      if ((rc = pseudo_token(p->ps, r->time_ns, t->value.ptr, t->value.len, tok))) return rc;
+    const privacy_name *pn = &names[ni];
+    if (pn->role == ROLE_DIMENSION) {
+      if (keep_raw) *o.otag++ = *t;
+      if (pn->group_pos != 0xff) o.gval[pn->group_pos] = t->value;
+    } else if (pn->role == ROLE_PERSONAL_PSEUDO) {
+      const privacy_pseudo_slot *ps;
+      if ((rc = pseudonym(p, b, r->time_ns, t->value, keep_raw, &ps))) return rc;
       if (ni == pm->contributor) {
-        in->token = le_get64(tok);
-        in->record_key = le_get32(tok + 8);
+        in->token = ps->token;
+        in->record_key = ps->record_key;
         in->has_contributor = true;
       }
-      if (keep_raw) {
-        char *hx = (char *)b->text.data + b->text.len;
-        put_hex16(hx, tok);
-        b->text.len += PRIVACY_PSEUDONYM_HEX;
-        b->tags[b->tag_count++] = (teuto_tag){t->key, {hx, PRIVACY_PSEUDONYM_HEX}};
-      }
-      sodium_memzero(tok, sizeof tok);
-      break;
-    }
-    default: return TEUTO_EPOLICY; /* measures and positions are fields */
+      if (keep_raw) *o.otag++ = (teuto_tag){t->key, {ps->hex, PRIVACY_PSEUDONYM_HEX}};
+    } else if (pn->role != ROLE_PERSONAL_DROP) {
+      return TEUTO_EPOLICY; /* measures and positions are fields */
     }
   }
   /* fields */
-  for (size_t i = 0; i < r->field_count; i++) {
+  const size_t field_count = r->field_count;
+  if (field_count > hs->field_hi) hs->field_hi = (uint32_t)field_count;
+  for (size_t i = 0; i < field_count; i++) {
     const teuto_field *f = &r->fields[i];
-    int ni = find_name(pm, f->key, &b->hint_field[pm->index % PRIVACY_HINT_SETS][i]);
+    const int ni = find_name(pm, f->key, hs, &hs->field[i], &hs->field_key[i]);
     if (ni < 0) return TEUTO_EPOLICY;
-    const privacy_name *pn = &pm->names[ni];
+    const privacy_name *pn = &names[ni];
     double d;
     switch (pn->role) {
     case ROLE_MEASURE: {
       if (!numeric_value(&f->value, &d)) return TEUTO_EPOLICY;
-      if (keep_raw) b->fields[b->field_count++] = *f;
-      uint32_t slot = b->val_count;
-      for (uint32_t k = val0; k < b->val_count; k++)
-        if (b->val_idx[k] == pn->measure_idx) slot = k; /* a repeated field: the last wins */
-      b->val_idx[slot] = pn->measure_idx;
-      b->val[slot] = d;
-      if (slot == b->val_count) b->val_count++;
+      if (keep_raw) *o.ofield++ = *f;
+      const uint16_t q = pn->measure_idx;
+      uint32_t slot = o.nval;
+      if (seen & (1u << q)) /* a repeated field: the last wins */
+        for (uint32_t k = 0; k < o.nval; k++)
+          if (o.vidx[k] == q) slot = k;
+      seen |= 1u << q;
+      o.vidx[slot] = q;
+      o.vval[slot] = d;
+      if (slot == o.nval) o.nval++;
       break;
     }
     case ROLE_LAT:
+      if (!numeric_value(&f->value, &o.lat)) return TEUTO_EPOLICY;
+      o.has_lat = true;
+      break;
     case ROLE_LON:
-      if (!numeric_value(&f->value, &d)) return TEUTO_EPOLICY;
-      if (pn->role == ROLE_LAT) {
-        lat = d;
-        has_lat = true;
-      } else {
-        lon = d;
-        has_lon = true;
-      }
+      if (!numeric_value(&f->value, &o.lon)) return TEUTO_EPOLICY;
+      o.has_lon = true;
       break;
     case ROLE_PERSONAL_DROP: break;
     case ROLE_PERSONAL_PSEUDO: {
       /* the contributor must be a tag: rollup replay reads it from the series key */
       if (f->value.type != TEUTO_STRING || ni == pm->contributor) return TEUTO_EPOLICY;
-      uint8_t tok[PSEUDO_TOKEN_BYTES];
-      if ((rc = pseudo_token(p->ps, r->time_ns, f->value.v.s.ptr, f->value.v.s.len, tok)))
-        return rc;
+      const privacy_pseudo_slot *ps;
+      if ((rc = pseudonym(p, b, r->time_ns, f->value.v.s, keep_raw, &ps))) return rc;
       if (keep_raw) {
-        char *hx = (char *)b->text.data + b->text.len;
-        put_hex16(hx, tok);
-        b->text.len += PRIVACY_PSEUDONYM_HEX;
-        teuto_field *o = &b->fields[b->field_count++];
-        o->key = f->key;
-        o->value.type = TEUTO_STRING;
-        o->value.v.s = (teuto_str){hx, PRIVACY_PSEUDONYM_HEX};
+        o.ofield->key = f->key;
+        o.ofield->value.type = TEUTO_STRING;
+        o.ofield->value.v.s = (teuto_str){ps->hex, PRIVACY_PSEUDONYM_HEX};
+        o.ofield++;
       }
-      sodium_memzero(tok, sizeof tok);
       break;
     }
     default: return TEUTO_EPOLICY; /* dimensions are tags */
     }
   }
-  if (pm->grid_m) {
-    if (!has_lat || !has_lon) return TEUTO_EPOLICY;
-    char *id = (char *)b->text.data + b->text.len;
-    int n = grid_cell_id(lat, lon, pm->grid_m, id, GRID_CELL_ID_MAX);
-    lat = lon = 0; /* the coordinates end here */
-    if (n < 0) return TEUTO_EINVAL;
-    b->text.len += (size_t)n;
-    teuto_str cell = {id, (size_t)n};
-    /* raw rows carry the cell as a string field: as a tag it would start a new series each
-     * time a device crosses a cell border */
-    if (keep_raw) {
-      teuto_field *o = &b->fields[b->field_count++];
-      o->key = (teuto_str){PRIVACY_CELL_TAG, 4};
-      o->value.type = TEUTO_STRING;
-      o->value.v.s = cell;
-    }
-    if (cell_pos >= 0) gval[cell_pos] = cell;
+  return row_finish(pm, r, b, ri, &o, hs);
+}
+
+/* ---- plans ----
+ *
+ * PLANS. Once a row went through transform_row whole, with every name at most once, the hints
+ * hold for its shape (its numbers of tags and fields) a plan: per position one operation
+ * that already knows the name's role, whether raw rows are kept, the group key slot or the
+ * measure index. A row of the same shape whose keys are the same names, position by position,
+ * runs the plan instead: the same checks of values, the same outputs in the same order, and
+ * the same first refusal, as transform_row would give it. Each key is checked as the plan
+ * comes to it (by pointer within the call, else by bytes); at the first one that differs the
+ * row starts over in transform_row. The plan's operations belong to the names the hints held
+ * when it was made: find_name ends the plan when it moves a hint to another name (a row of
+ * another shape may do that, refused or not), so a key checked against the hints is always
+ * checked against the plan's own name.
+ */
+enum {
+  PLAN_DROP,          /* tag or field: nothing */
+  PLAN_KEEP,          /* tag: copied to the raw row */
+  PLAN_KEEP_GROUP,    /* tag: copied, and the value of group key arg */
+  PLAN_GROUP,         /* tag: only the value of group key arg (no raw rows) */
+  PLAN_PSEUDO,        /* tag or field: pseudonymised; arg 1: the contributor */
+  PLAN_MEASURE,       /* field: measure arg, kept raw when raw rows are */
+  PLAN_LAT,           /* field: the position */
+  PLAN_LON
+};
+
+/* Makes the plan for the shape of r, just transformed by transform_row (the hints hold its
+ * name indexes), or no plan when a name repeats. */
+static void plan_make(const privacy_meas *pm, const teuto_row *r, privacy_hints *hs) {
+  const bool keep_raw = pm->raw_retention_days != 0;
+  uint64_t seen = 0;
+  _Static_assert(PRIVACY_NAMES_MAX <= 64, "seen has a bit per name");
+  hs->prog_tags = hs->prog_fields = UINT32_MAX;
+  for (size_t i = 0; i < r->tag_count; i++) {
+    const uint32_t ni = hs->tag[i];
+    const privacy_name *pn = &pm->names[ni];
+    if (seen & (1ull << ni)) return;
+    seen |= 1ull << ni;
+    uint8_t op = PLAN_DROP, arg = pn->group_pos;
+    if (pn->role == ROLE_DIMENSION)
+      op = keep_raw ? (arg != 0xff ? PLAN_KEEP_GROUP : PLAN_KEEP)
+                    : (arg != 0xff ? PLAN_GROUP : PLAN_DROP);
+    else if (pn->role == ROLE_PERSONAL_PSEUDO)
+      op = PLAN_PSEUDO, arg = (int)ni == pm->contributor;
+    hs->tag_op[i] = op;
+    hs->tag_arg[i] = arg;
+    hs->tag_len[i] = (uint16_t)pn->len;
   }
-  if (pm->contributor >= 0 && !in->has_contributor) return TEUTO_EPOLICY;
-  /* the raw row */
-  *out = (teuto_row){r->measurement, b->tags + tag0, b->tag_count - tag0, b->fields + field0,
-                     b->field_count - field0, r->time_ns};
-  if (!keep_raw || out->field_count == 0) out->field_count = 0;
-  /* the rollup input */
-  if (pm->width_count) {
-    uint8_t *g = b->text.data + b->text.len, *g0 = g;
-    for (uint32_t k = 0; k < pm->group_count; k++) {
-      if (!gval[k].ptr) return TEUTO_EPOLICY; /* a grouping tag is missing */
-      size_t kl = strlen(pm->group[k]);
-      g += varint_put(g, kl);
-      memcpy(g, pm->group[k], kl);
-      g += kl;
-      g += varint_put(g, gval[k].len);
-      memcpy(g, gval[k].ptr, gval[k].len);
-      g += gval[k].len;
+  for (size_t i = 0; i < r->field_count; i++) {
+    const uint32_t ni = hs->field[i];
+    const privacy_name *pn = &pm->names[ni];
+    if (seen & (1ull << ni)) return;
+    seen |= 1ull << ni;
+    uint8_t op = PLAN_DROP, arg = 0;
+    switch (pn->role) {
+    case ROLE_MEASURE: op = PLAN_MEASURE, arg = (uint8_t)pn->measure_idx; break;
+    case ROLE_LAT: op = PLAN_LAT; break;
+    case ROLE_LON: op = PLAN_LON; break;
+    case ROLE_PERSONAL_PSEUDO: op = PLAN_PSEUDO; break;
+    default: break;
     }
-    b->text.len += (size_t)(g - g0);
-    in->group = (teuto_str){(const char *)g0, (size_t)(g - g0)};
-    in->time_ns = floor_to(r->time_ns, pm->width_ns[0]);
-    in->val_n = b->val_count - val0;
-    b->has_in[ri] = 1;
+    hs->field_op[i] = op;
+    hs->field_arg[i] = arg;
+    hs->field_len[i] = (uint16_t)pn->len;
   }
-  return 0;
+  hs->prog_tags = (uint32_t)r->tag_count;
+  hs->prog_fields = (uint32_t)r->field_count;
+}
+
+/* Whether key is name (the plan's name at its position), by its bytes. */
+static inline bool plan_key(const privacy_meas *pm, teuto_str key, uint8_t name) {
+  const privacy_name *pn = &pm->names[name];
+  return key.len == pn->len && mem_eq(pn->name, key.ptr, key.len);
+}
+
+/* Runs the plan on r. Returns 1 when it does not apply (r must go through transform_row,
+ * which starts over: what the plan did up to the key that differs is overwritten, or, for
+ * pseudonyms it looked up, merely cached), else what transform_row would return. A key
+ * at the pointer known for its position, of the name's length, is that name. */
+static int plan_run(const teuto_policy *p, const privacy_meas *pm, const teuto_row *r,
+                    privacy_batch *b, size_t ri, privacy_hints *hs) {
+  const size_t tag_count = r->tag_count, field_count = r->field_count;
+  if (tag_count != hs->prog_tags || field_count != hs->prog_fields) return 1;
+  privacy_input *in = &b->in[ri];
+  const bool keep_raw = pm->raw_retention_days != 0;
+  row_out o;
+  row_start(pm, b, ri, &o);
+  int rc;
+  for (size_t i = 0; i < tag_count; i++) {
+    const teuto_tag *t = &r->tags[i];
+    if (t->key.ptr != hs->tag_key[i] || t->key.len != hs->tag_len[i]) {
+      if (!plan_key(pm, t->key, hs->tag[i])) return 1;
+      hs->tag_key[i] = t->key.ptr;
+    }
+    switch (hs->tag_op[i]) {
+    case PLAN_KEEP: *o.otag++ = *t; break;
+    case PLAN_KEEP_GROUP:
+      *o.otag++ = *t;
+      o.gval[hs->tag_arg[i]] = t->value;
+      break;
+    case PLAN_GROUP: o.gval[hs->tag_arg[i]] = t->value; break;
+    case PLAN_PSEUDO: {
+      const privacy_pseudo_slot *ps = pseudonym_hit(b, r->time_ns, t->value, keep_raw);
+      if (!ps && (rc = pseudonym(p, b, r->time_ns, t->value, keep_raw, &ps))) return rc;
+      if (hs->tag_arg[i]) {
+        in->token = ps->token;
+        in->record_key = ps->record_key;
+        in->has_contributor = true;
+      }
+      if (keep_raw) *o.otag++ = (teuto_tag){t->key, {ps->hex, PRIVACY_PSEUDONYM_HEX}};
+      break;
+    }
+    default: break;
+    }
+  }
+  for (size_t i = 0; i < field_count; i++) {
+    const teuto_field *f = &r->fields[i];
+    if (f->key.ptr != hs->field_key[i] || f->key.len != hs->field_len[i]) {
+      if (!plan_key(pm, f->key, hs->field[i])) return 1;
+      hs->field_key[i] = f->key.ptr;
+    }
+    switch (hs->field_op[i]) {
+    case PLAN_MEASURE: {
+      double d;
+      if (f->value.type == TEUTO_FLOAT) d = f->value.v.f;
+      else if (!numeric_value(&f->value, &d)) return TEUTO_EPOLICY;
+      if (keep_raw) *o.ofield++ = *f;
+      o.vidx[o.nval] = hs->field_arg[i]; /* every measure once: no slot to look for */
+      o.vval[o.nval++] = d;
+      break;
+    }
+    case PLAN_LAT:
+      if (!numeric_value(&f->value, &o.lat)) return TEUTO_EPOLICY;
+      o.has_lat = true;
+      break;
+    case PLAN_LON:
+      if (!numeric_value(&f->value, &o.lon)) return TEUTO_EPOLICY;
+      o.has_lon = true;
+      break;
+    case PLAN_PSEUDO: {
+      if (f->value.type != TEUTO_STRING) return TEUTO_EPOLICY; /* (never the contributor) */
+      const privacy_pseudo_slot *ps;
+      if ((rc = pseudonym(p, b, r->time_ns, f->value.v.s, keep_raw, &ps))) return rc;
+      if (keep_raw) {
+        o.ofield->key = f->key;
+        o.ofield->value.type = TEUTO_STRING;
+        o.ofield->value.v.s = (teuto_str){ps->hex, PRIVACY_PSEUDONYM_HEX};
+        o.ofield++;
+      }
+      break;
+    }
+    default: break;
+    }
+  }
+  return row_finish(pm, r, b, ri, &o, hs);
+}
+
+/* One governed row: by its plan if it has one, else by transform_row (and a plan made from
+ * it for the next rows). */
+static int govern_row(const teuto_policy *p, const privacy_meas *pm, const teuto_row *r,
+                      privacy_batch *b, size_t ri) {
+  privacy_hints *const hs = hints_of(b, pm);
+  int rc = plan_run(p, pm, r, b, ri, hs);
+  if (rc != 1) return rc;
+  rc = transform_row(p, pm, r, b, ri, hs);
+  if (rc == 0) plan_make(pm, r, hs);
+  return rc;
+}
+
+/* privacy_find, asking first the measurements of the last rows (sources interleave a few). */
+static inline const privacy_meas *find_meas(const teuto_policy *p, privacy_batch *b,
+                                            teuto_str name) {
+  for (int i = 0; i < 2; i++) {
+    const privacy_meas *m = b->recent[i];
+    if (m && m->name_len == name.len && mem_eq(m->name, name.ptr, name.len)) return m;
+  }
+  const privacy_meas *m = privacy_find(p, name);
+  if (m) {
+    b->recent[1] = b->recent[0];
+    b->recent[0] = m;
+  }
+  return m;
 }
 
 int privacy_transform(const teuto_policy *p, const teuto_row *rows, size_t n, privacy_batch *b) {
@@ -888,15 +1395,14 @@ int privacy_transform(const teuto_policy *p, const teuto_row *rows, size_t n, pr
     if (!rows2 || !in2 || !has2 || !st2) return -ENOMEM;
     b->row_cap = c;
   }
-  size_t text = 0, tags = 0, fields = 0;
+  /* a raw row has at most its tags and one field more (the cell) than it came with */
+  size_t tags = 0, fields = 0;
   for (size_t i = 0; i < n; i++) {
-    text += text_bound(&rows[i]);
-    tags += rows[i].tag_count + 1;
-    fields += rows[i].field_count;
+    tags += rows[i].tag_count;
+    fields += rows[i].field_count + 1;
   }
   if (tags > UINT32_MAX || fields > UINT32_MAX) return -ENOMEM;
-  b->text.len = 0;
-  if ((rc = tbuf_reserve(&b->text, text))) return rc;
+  if ((rc = text_reset(b))) return rc;
   if ((rc = grow((void **)&b->tags, &b->tag_cap, (uint32_t)tags, sizeof *b->tags))) return rc;
   if ((rc = grow((void **)&b->fields, &b->field_cap, (uint32_t)fields, sizeof *b->fields)))
     return rc;
@@ -906,11 +1412,14 @@ int privacy_transform(const teuto_policy *p, const teuto_row *rows, size_t n, pr
     if ((rc = grow((void **)&b->val, &b->val_cap, (uint32_t)fields, sizeof *b->val))) return rc;
   }
   b->tag_count = b->field_count = b->val_count = 0;
+  b->call++;
+  b->recent[0] = b->recent[1] = NULL;
+  rc = 0;
   for (size_t i = 0; i < n; i++) {
     const teuto_row *r = &rows[i];
     b->has_in[i] = 0;
     b->status[i] = 0;
-    const privacy_meas *pm = r->measurement.ptr ? privacy_find(p, r->measurement) : NULL;
+    const privacy_meas *pm = r->measurement.ptr ? find_meas(p, b, r->measurement) : NULL;
     if (!pm) {
       /* a write to a rollup's name would forge published aggregates */
       b->status[i] = privacy_is_rollup(p, r->measurement, NULL, NULL) ? TEUTO_EPOLICY : 0;
@@ -918,23 +1427,26 @@ int privacy_transform(const teuto_policy *p, const teuto_row *rows, size_t n, pr
       continue;
     }
     uint32_t t0 = b->tag_count, f0 = b->field_count, v0 = b->val_count;
-    size_t x0 = b->text.len;
     int e = (r->field_count == 0 || r->tag_count > TEUTO_TAGS_MAX ||
              r->field_count > TEUTO_FIELDS_MAX)
                 ? TEUTO_EINVAL
-                : transform_row(p, pm, r, b, i);
-    if (e == -ENOMEM) return e;
+                : govern_row(p, pm, r, b, i);
+    if (e == -ENOMEM) {
+      rc = e;
+      break;
+    }
     if (e) {
+      /* what the row took of the text stays taken: a piece of it may be cached */
       b->status[i] = e;
       b->has_in[i] = 0;
       b->tag_count = t0;
       b->field_count = f0;
       b->val_count = v0;
-      b->text.len = x0;
       b->rows[i] = (teuto_row){r->measurement, NULL, 0, NULL, 0, r->time_ns};
     }
   }
-  return 0;
+  if (b->cache) cache_clear(b);
+  return rc;
 }
 
 int privacy_group_tags(teuto_str group, teuto_tag *tags, uint32_t cap) {

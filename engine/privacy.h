@@ -16,7 +16,8 @@
  *  1. a governed row carrying a tag or field the policy does not name is refused
  *     (TEUTO_EPOLICY): nothing unclassified is ever stored;
  *  2. a personal value, a latitude or a longitude is never copied out of the caller's memory
- *     except as its pseudonym or grid cell id;
+ *     except as its pseudonym or grid cell id (a privacy_batch may point at an identifier in
+ *     the caller's rows during the call, to recognise it again; it forgets at the call's end);
  *  3. a policy is immutable after teuto_policy_finish and may be shared by every database
  *     and thread.
  */
@@ -77,6 +78,10 @@ typedef struct privacy_meas {
   char width_name[PRIVACY_WIDTHS_MAX][16]; /* "15m", "1h", "1d" */
   uint32_t width_count;
   char *group[PRIVACY_GROUP_MAX];     /* grouping tag keys, sorted (the canonical order) */
+  uint32_t group_len[PRIVACY_GROUP_MAX]; /* their lengths */
+  uint8_t *group_prefix[PRIVACY_GROUP_MAX]; /* each key as it begins its part of a canonical
+                                               group key: varint length, key */
+  uint32_t group_prefix_len[PRIVACY_GROUP_MAX];
   uint32_t group_count;
   int cell_group_pos;                 /* index of "cell" in group, or -1 */
   uint32_t aggregates;                /* bit set of PRIVACY_AGG_*: what is published */
@@ -135,7 +140,60 @@ typedef struct privacy_input {
   uint32_t val_n;
 } privacy_input;
 
-/* A call's rows after the policy: arrays owned here, reused across calls. */
+/* One entry of a call's pseudonym cache (privacy_batch): an identifier seen earlier in the
+ * same call, on the same day, and what became of it. */
+typedef struct privacy_pseudo_slot {
+  const char *id;         /* the identifier in the caller's rows (a pointer, never a copy);
+                             NULL: empty. Valid during the call only: emptied at its end */
+  uint32_t len;           /* its length */
+  int64_t day;            /* the UTC day (pseudo_day) of its pseudonym */
+  uint64_t token;         /* first 8 bytes of the pseudonym (privacy_input.token) */
+  uint32_t record_key;    /* the next 4 (privacy_input.record_key) */
+  const char *hex;        /* the first 16 bytes in hex (PRIVACY_PSEUDONYM_HEX digits) in the
+                             call's text, or NULL until a raw row needs them */
+} privacy_pseudo_slot;
+
+/* Where the names of a governed measurement's rows were found last time, and what to do with
+ * rows of that shape (privacy.c, "NAMES"): rows of one source come with their tags and fields
+ * in one order. */
+typedef struct privacy_hints {
+  const privacy_meas *pm;  /* the measurement all of this is for */
+  uint64_t call;           /* privacy_batch.call when the key pointers were set */
+  uint32_t tag_hi, field_hi; /* positions whose key pointer was ever set (only grow) */
+  int64_t bucket_ns;       /* the finest rollup bucket of the last row, and its width (0: none):
+                              rows come in time order, mostly, so no division for the next */
+  int64_t bucket_width_ns;
+  uint8_t tag[TEUTO_TAGS_MAX];     /* the name index of the i-th tag and field last time */
+  uint8_t field[TEUTO_FIELDS_MAX];
+  const char *tag_key[TEUTO_TAGS_MAX];  /* a key pointer of the caller's rows at that position
+                                           known in this call to hold that name, or NULL */
+  const char *field_key[TEUTO_FIELDS_MAX];
+  /* the plan for rows of exactly prog_tags tags and prog_fields fields named as above, each
+   * name once: per position an operation (privacy.c, plan_*) and its argument */
+  uint32_t prog_tags, prog_fields; /* UINT32_MAX: no plan */
+  uint8_t tag_op[TEUTO_TAGS_MAX], tag_arg[TEUTO_TAGS_MAX];
+  uint8_t field_op[TEUTO_FIELDS_MAX], field_arg[TEUTO_FIELDS_MAX];
+  uint16_t tag_len[TEUTO_TAGS_MAX], field_len[TEUTO_FIELDS_MAX]; /* the names' lengths */
+} privacy_hints;
+
+/* A cell id made earlier in the call (privacy_batch): ids repeat, since many rows fall in a
+ * few cells. Holds the cell's corner, never a coordinate of a row. */
+typedef struct privacy_cell_slot {
+  uint64_t call;          /* privacy_batch.call that made it; another: empty */
+  int64_t n_m, e_m;       /* the cell's south-west corner (grid_cell_corner) */
+  uint32_t size_m;        /* and its size */
+  uint32_t len;
+  const char *id;         /* its id, in the call's text */
+} privacy_cell_slot;
+
+#define PRIVACY_CELL_SLOTS 256 /* a power of two */
+
+#define PRIVACY_PSEUDO_SLOTS 1024 /* slots of the per-call pseudonym cache; a power of two */
+#define PRIVACY_PSEUDO_PROBES 4   /* slots an identifier may take: a fuller run is a miss */
+#define PRIVACY_PSEUDO_BY_PTR 256 /* entries of the cache's index by address; a power of two */
+
+/* A call's rows after the policy: arrays owned here, reused across calls. One privacy_batch
+ * is used by one writer at a time. */
 typedef struct privacy_batch {
   teuto_row *rows;        /* rows[i]: the raw row to store; field_count 0 = none to store */
   privacy_input *in;      /* in[i]: valid when has_in[i] */
@@ -149,11 +207,27 @@ typedef struct privacy_batch {
   uint16_t *val_idx;      /* measure index of each pair */
   double *val;            /* value of each pair */
   uint32_t val_count, val_cap;
-  tbuf text;              /* cell ids, pseudonyms, group keys (capacity fixed per call) */
-  /* per governed measurement (its index modulo PRIVACY_HINT_SETS): the policy name the i-th
-   * tag and field had last time, since rows of one source come in one order */
-  uint8_t hint_tag[PRIVACY_HINT_SETS][TEUTO_TAGS_MAX];
-  uint8_t hint_field[PRIVACY_HINT_SETS][TEUTO_FIELDS_MAX];
+  /* cell ids, pseudonyms, group keys of the call: handed out in pieces that never move until
+   * the next call, so a full buffer is set aside (spill) rather than grown */
+  tbuf text;
+  uint8_t **spill;        /* full text buffers of this call, freed at the next */
+  uint32_t spill_count, spill_cap;
+  size_t spill_bytes;     /* their bytes in use: the next call's text starts this big */
+  /* the pseudonym cache of the call (privacy.c, "PSEUDONYMS"): NULL until a row needs it */
+  privacy_pseudo_slot *cache;
+  uint32_t *cache_used;   /* indexes of the filled slots, to empty them at the end */
+  uint32_t cache_used_count;
+  privacy_pseudo_slot scratch; /* a result the cache had no room for */
+  uint64_t cache_seed;    /* random: where an identifier's slots are is not a fixed function
+                             of the identifier */
+  int64_t day, day_start_ns; /* the UTC day of the last pseudonymised row, and its start */
+  const privacy_pseudo_slot *by_ptr[PRIVACY_PSEUDO_BY_PTR]; /* a slot by the address of
+                             its identifier in the caller's rows (a hint: checked on use) */
+  uint64_t call;          /* counts the calls: a privacy_hints' key pointers are of one call */
+  privacy_cell_slot cells[PRIVACY_CELL_SLOTS]; /* cell ids of this call, by corner */
+  const privacy_meas *recent[2]; /* the governed measurements of the call's last rows */
+  privacy_hints hints[PRIVACY_HINT_SETS]; /* per governed measurement, by its index modulo
+                                             PRIVACY_HINT_SETS */
 } privacy_batch;
 
 void privacy_batch_free(privacy_batch *b);
@@ -162,7 +236,10 @@ void privacy_batch_free(privacy_batch *b);
  * Applies the policy to rows[0..n): ungoverned rows are passed through as they are (rows[i]
  * copied, no input); governed rows are transformed. Refusals go to b->status (TEUTO_EPOLICY:
  * an unnamed or wrongly typed tag/field, a missing position or contributor; TEUTO_EINVAL: a
- * NaN or out-of-domain coordinate). Returns 0 or -ENOMEM.
+ * NaN or out-of-domain coordinate). Returns 0 or -ENOMEM. b's outputs (rows, inputs, the text
+ * they point to) stay valid until the next call with b; rows[] must not change during the
+ * call (what the call learns about the bytes at an address holds for the call only). One
+ * thread at a time per b.
  */
 int privacy_transform(const teuto_policy *p, const teuto_row *rows, size_t n, privacy_batch *b);
 

@@ -42,8 +42,10 @@
  * (libsodium crypto_shorthash_siphashx24) of the identifier under a random key drawn when the
  * slot takes its day. An entry holds that 16-byte keyed hash and the pseudonym — never the
  * identifier, and never an unkeyed hash of it; two identifiers share an entry only when their
- * keyed 128-bit hashes are equal (probability 2^-128 per pair). The table is wiped with its
- * slot, so it lives no longer than the day key.
+ * keyed 128-bit hashes are equal (probability 2^-128 per pair). The table is allocated when its
+ * slot first takes a day and wiped with its slot, so it lives no longer than the day key.
+ * (privacy.c keeps, besides, a cache that lives for one write call only: a call's repeated
+ * identifiers then cost neither the SipHash nor the mutex.)
  *
  * INVARIANTS
  *   P1. The master key lives in its own sodium_malloc region (guard pages, mlock'ed) that is
@@ -271,11 +273,6 @@ int pseudo_open(const char *path, pseudo **out, const char **why) {
     goto fail;
   }
   sodium_mprotect_noaccess(master); /* P1 */
-  /* memo tables are an optimisation: without memory for them every call computes its HMAC */
-  for (size_t i = 0; i < PSEUDO_DAY_KEYS_MAX; i++) {
-    p->slots[i].memo = sodium_malloc(PSEUDO_MEMO_ENTRIES * sizeof(memo_entry));
-    if (p->slots[i].memo) memset(p->slots[i].memo, 0, PSEUDO_MEMO_ENTRIES * sizeof(memo_entry));
-  }
   *out = p;
   return 0;
 fail:
@@ -287,7 +284,8 @@ fail:
 void pseudo_close(pseudo *p) {
   if (!p) return;
   pthread_mutex_destroy(&p->mu);
-  for (size_t i = 0; i < PSEUDO_DAY_KEYS_MAX; i++) sodium_free(p->slots[i].memo); /* zeroes */
+  for (size_t i = 0; i < PSEUDO_DAY_KEYS_MAX; i++) sodium_free(p->slots[i].memo); /* zeroes;
+                                                                             NULL: no-op */
   sodium_free(p->master); /* makes the region writable, zeroes it, unmaps it */
   sodium_free(p);         /* the slots' states with it */
 }
@@ -298,6 +296,10 @@ void pseudo_close(pseudo *p) {
 static void derive_slot(pseudo *p, day_slot *s, int64_t day) {
   uint8_t day_key[DAY_KEY_BYTES];
   sodium_memzero(&s->st, sizeof s->st);
+  /* the memo is an optimisation: without memory for it every call computes its HMAC. It is
+   * allocated when the slot first takes a day (a slot never used costs no memory) and
+   * emptied at every day it takes (sodium_malloc fills new memory with garbage) */
+  if (!s->memo) s->memo = sodium_malloc(PSEUDO_MEMO_ENTRIES * sizeof *s->memo);
   if (s->memo) sodium_memzero(s->memo, PSEUDO_MEMO_ENTRIES * sizeof *s->memo);
   randombytes_buf(s->memo_key, sizeof s->memo_key);
   s->generation = ++p->generation;

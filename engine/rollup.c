@@ -7,22 +7,38 @@
  * time seen (inputs carry the start of their finest bucket, so the watermark moves in finest
  * buckets); and up to two day trackers for the per-day contribution bound.
  *
- * A CELL holds the rows counted, per measure the count, sum, min, max and the shifted sums
- * that give M2 (the sum of squared deviations from the mean), and, when the measurement has a contributor, the
- * exact set of contributor tokens (open addressing, up to contributors_exact_max) with the
- * rows each added, and the CKM cell key: the sum of the record keys of its distinct
- * contributors modulo 2^32.
+ * A CELL holds the rows counted, per measure the count, min, max and the shifted sums that
+ * give the sum and M2 (the sum of squared deviations from the mean), and, when the
+ * measurement has a contributor, the exact set of contributor tokens (open addressing, up to
+ * contributors_exact_max) with the rows each added, and the CKM cell key: the sum of the
+ * record keys of its distinct contributors modulo 2^32. A cell is one allocation: the cell,
+ * its group key, its aggregates and its first CELL_TOK_INLINE contributor slots.
  *
  * CONTRIBUTION BOUNDS (per contributor): at most contributions_per_cell_max rows count in one
  * cell (more are ignored for that cell), and at most cells_per_day_max cells of the finest
  * width per UTC day (an input that would enter one more counts nowhere). Both limit how much
  * one person can move a published number, which is what the DP scale assumes.
  *
+ * HOT ENTRIES. A contributor's inputs to one finest bucket mostly go to the same cells, one
+ * per width (a device stays in one group for a while). Each measurement keeps HOT_ENTRIES
+ * entries, indexed by (token, finest bucket), holding the cells of the last such input and
+ * the token's slot in each cell's set: the next input of that token and bucket whose group
+ * key equals the width-0 cell's, while the entry is current, skips the group hash, the cell
+ * lookups, the set lookups and the day tracker. An entry is filled only after an input went
+ * the whole way and left the token in every open cell's set and the (token, cell) pair in
+ * the day tracker; so an input through the entry finds the same cells, the same slots (checked
+ * against the set as it is now, which may have grown), no new cell for the day, and decides
+ * the contribution bound exactly as the whole way would (rollup.h invariant 2). rmeas.gen
+ * changes whenever a cell or a day tracker goes (rollup_take_closed, rollup_mark, a new day
+ * replacing a tracker, rollup_seen_part): entries of an older generation are never used.
+ *
  * CLOSING. Bucket B of width w is closed when B + w + allowed lateness <= watermark. Under the
  * database lock the background thread calls rollup_take_closed(), which turns every closed
  * cell into a row, drops it, and hands out a finalisation mark per rollup; db.c appends rows
  * and marks as one WAL frame before releasing the lock. Replaying the mark (rollup_mark) drops
- * the same cells again, so replay never double counts (rollup.h invariant 3).
+ * the same cells again, so replay never double counts (rollup.h invariant 3). Each table
+ * lists its open cells per bucket too, the buckets in time order: a take (every 50 ms while
+ * data flows) walks the closed buckets' cells only, not every open cell.
  *
  * Rollup row fields (FORMAT §Rollup rows): count (uint), contributors (uint) and cell_key
  * (uint) when there is a contributor, capped (bool, only when the contributor set was full),
@@ -32,7 +48,6 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <xxhash.h>
 
 #include "rollup.h"
 
@@ -40,15 +55,18 @@
 
 /* A measure's running aggregates. Variance by shifted sums (the first value k as shift):
  * s1 = sum(v - k), s2 = sum((v - k)^2), m2 = s2 - s1^2 / n — stable while values stay near
- * their first one, and no division per value (Welford's has one). */
+ * their first one, and no division per value (Welford's has one). The sum is not kept apart:
+ * it is s1 + n k (acc_sum), which rounds no worse than adding up the values themselves (the
+ * shifted values are the smaller ones), one store less per value. */
 typedef struct acc {
   uint64_t n;
   double k, s1, s2;
-  double sum, min, max;
+  double min, max;
 } acc;
 
 typedef struct cell {
   struct cell *next;     /* hash chain */
+  struct cell *bnext;    /* the other open cells of its bucket (table.buckets) */
   uint64_t hash;
   int64_t bucket_ns;
   uint64_t first_lsn;    /* the frame of its first input */
@@ -56,13 +74,24 @@ typedef struct cell {
   uint32_t cell_key;
   uint32_t contributors; /* distinct tokens in the set */
   bool capped;
+  bool tok_own;          /* tok and tok_rows are allocated apart (else they are the first
+                            CELL_TOK_INLINE of the cell's own block) */
   uint64_t *tok;         /* open addressing, 0 = empty slot (tokens are never 0) */
   uint32_t *tok_rows;
   uint32_t tok_cap;
-  acc *acc;              /* measure_count entries */
+  acc *acc;              /* measure_count entries, in the cell's own block */
   uint32_t group_len;
-  char group[];
+  char group[];          /* then, 8-aligned: acc[measure_count], and with a contributor
+                            tok[CELL_TOK_INLINE], tok_rows[CELL_TOK_INLINE] */
 } cell;
+
+#define CELL_TOK_INLINE 16 /* contributor slots a cell starts with, in its own block */
+
+/* A bucket with open cells: their list (linked by cell.bnext). */
+typedef struct open_bucket {
+  int64_t bucket_ns;
+  cell *head;
+} open_bucket;
 
 typedef struct table {
   char name[TEUTO_NAME_MAX + 24]; /* "<measurement>:<width>" */
@@ -70,6 +99,9 @@ typedef struct table {
   cell **slots;
   uint32_t nslots;       /* power of two */
   uint32_t count;
+  open_bucket *buckets;  /* the buckets with open cells, ascending, [bucket_lo, bucket_hi):
+                            closing takes them from the front, never walking the others */
+  uint32_t bucket_lo, bucket_hi, bucket_cap;
   int64_t finalised_until; /* buckets starting before this are final */
 } table;
 
@@ -85,6 +117,18 @@ typedef struct day {
   uint32_t pair_cap, pair_count;
 } day;
 
+/* A contributor's place in the open cells of one finest bucket and group (HOT ENTRIES). */
+typedef struct hot {
+  uint64_t gen;          /* rmeas.gen when filled; 0: empty */
+  uint64_t tok;          /* the contributor */
+  int64_t bucket_ns;     /* the finest bucket; the group is c[0]'s */
+  cell *c[PRIVACY_WIDTHS_MAX];     /* per width its cell, NULL: that bucket was final */
+  uint32_t slot[PRIVACY_WIDTHS_MAX]; /* the token's slot in the cell's set */
+} hot;
+
+#define HOT_BITS 10
+#define HOT_ENTRIES (1u << HOT_BITS) /* per measurement: a city's contributors of one bucket */
+
 typedef struct rmeas {
   const privacy_meas *pm;
   table t[PRIVACY_WIDTHS_MAX];
@@ -94,11 +138,16 @@ typedef struct rmeas {
                             until it moves */
   day days[2];
   char **field_names;    /* per measure: 6 names (count, sum, min, max, mean, m2) */
+  uint64_t gen;          /* changes whenever a cell or a day tracker goes: older hot
+                            entries point at nothing */
+  hot hot[HOT_ENTRIES];
 } rmeas;
 
 struct rollup_state {
   rmeas *m;
   uint32_t count;
+  uint16_t by_index[PRIVACY_MEASUREMENTS_MAX]; /* per privacy_meas.index: 1 + its index in m,
+                                                 or 0 (no rollups) */
   rollup_stats stats;
   /* output of rollup_take_closed, reused */
   teuto_row *rows;
@@ -126,10 +175,12 @@ int rollup_state_new(const teuto_policy *policy, rollup_state **out) {
   for (uint32_t i = 0; policy && i < policy->meas_count; i++) {
     const privacy_meas *pm = policy->meas[i];
     if (!pm->width_count) continue;
+    st->by_index[pm->index] = (uint16_t)(st->count + 1);
     rmeas *rm = &st->m[st->count++];
     rm->pm = pm;
     rm->days[0].day = rm->days[1].day = INT64_MIN;
     rm->taken_wm = INT64_MIN;
+    rm->gen = 1;
     for (uint32_t w = 0; w < pm->width_count; w++) {
       table *t = &rm->t[w];
       snprintf(t->name, sizeof t->name, "%s:%s", pm->name, pm->width_name[w]);
@@ -158,9 +209,10 @@ nomem:
 
 static void cell_free(cell *c) {
   if (!c) return;
-  free(c->tok);
-  free(c->tok_rows);
-  free(c->acc);
+  if (c->tok_own) {
+    free(c->tok);
+    free(c->tok_rows);
+  }
   free(c);
 }
 
@@ -183,6 +235,7 @@ void rollup_state_free(rollup_state *st) {
           cell_free(c);
         }
       free(t->slots);
+      free(t->buckets);
     }
     day_clear(&rm->days[0]);
     day_clear(&rm->days[1]);
@@ -198,10 +251,9 @@ void rollup_state_free(rollup_state *st) {
   free(st);
 }
 
-static rmeas *find_meas(rollup_state *st, const privacy_meas *pm) {
-  for (uint32_t i = 0; i < st->count; i++)
-    if (st->m[i].pm == pm) return &st->m[i];
-  return NULL;
+static inline rmeas *find_meas(rollup_state *st, const privacy_meas *pm) {
+  uint32_t i = pm->index < PRIVACY_MEASUREMENTS_MAX ? st->by_index[pm->index] : 0;
+  return i && st->m[i - 1].pm == pm ? &st->m[i - 1] : NULL; /* pm of another policy: none */
 }
 
 /* ---- open addressing on tokens (cells' contributor sets and day trackers) ---- */
@@ -215,8 +267,9 @@ static uint32_t tok_slot(const uint64_t *tab, uint32_t cap, uint64_t tok) {
   return i;
 }
 
-/* Grows (tab, val) so count + 1 fits under a 1/2 load. 0 or -ENOMEM. */
-static int tok_grow(uint64_t **tab, uint32_t **val, uint32_t *cap, uint32_t count) {
+/* Grows (tab, val) so count + 1 fits under a 1/2 load; the old arrays are freed when own
+ * (and are, in any case, the caller's no more). 0 or -ENOMEM. */
+static int tok_grow_own(uint64_t **tab, uint32_t **val, uint32_t *cap, uint32_t count, bool own) {
   if ((count + 1) * 2 <= *cap) return 0;
   uint32_t nc = *cap ? *cap * 2 : 16;
   uint64_t *nt = calloc(nc, sizeof *nt);
@@ -232,12 +285,25 @@ static int tok_grow(uint64_t **tab, uint32_t **val, uint32_t *cap, uint32_t coun
       nt[j] = (*tab)[i];
       nv[j] = (*val)[i];
     }
-  free(*tab);
-  free(*val);
+  if (own) {
+    free(*tab);
+    free(*val);
+  }
   *tab = nt;
   *val = nv;
   *cap = nc;
   return 0;
+}
+
+static int tok_grow(uint64_t **tab, uint32_t **val, uint32_t *cap, uint32_t count) {
+  return tok_grow_own(tab, val, cap, count, true);
+}
+
+/* tok_grow for a cell's set, which starts in the cell's own block. */
+static int cell_tok_grow(cell *c) {
+  int rc = tok_grow_own(&c->tok, &c->tok_rows, &c->tok_cap, c->contributors, c->tok_own);
+  if (rc == 0) c->tok_own = true;
+  return rc;
 }
 
 static bool tok_has(const uint64_t *tab, uint32_t cap, uint64_t tok) {
@@ -276,7 +342,37 @@ static uint64_t cell_hash(int64_t bucket, uint64_t group_hash) {
   return x ^ (x >> 31);
 }
 
-static uint64_t group_hash(teuto_str group) { return XXH3_64bits(group.ptr, group.len); }
+/* splitmix64's finaliser: every input bit moves every output bit. */
+static inline uint64_t mix64(uint64_t x) {
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ull;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+/* A group key's hash: eight bytes at a time (multiply and rotate), the last (or only) word
+ * read overlapping instead of byte by byte, then mix64. In memory only (the cells' table and
+ * hot entries), so it may change with the code. */
+static inline uint64_t group_hash(teuto_str group) {
+  const uint8_t *u = (const uint8_t *)group.ptr;
+  const size_t n = group.len;
+  const uint64_t m = 0x9e3779b97f4a7c15ull;
+  uint64_t h = n * m;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    h = (h ^ le_get64(u + i)) * m;
+    h = h << 31 | h >> 33;
+  }
+  if (i < n) {
+    uint64_t t;
+    if (n >= 8) t = le_get64(u + n - 8);
+    else if (n >= 4) t = le_get32(u) | (uint64_t)le_get32(u + n - 4) << 32;
+    else t = (uint64_t)u[0] | (uint64_t)u[n / 2] << 8 | (uint64_t)u[n - 1] << 16;
+    h = (h ^ t) * m;
+  }
+  return mix64(h);
+}
 
 static cell *cell_find(const table *t, int64_t bucket, teuto_str group, uint64_t h) {
   for (cell *c = t->slots[h & (t->nslots - 1)]; c; c = c->next)
@@ -302,20 +398,70 @@ static int table_grow(table *t) {
   return 0;
 }
 
+/* The cell (bucket, group) of t whose cell_hash is h, opened if new. 0 or -ENOMEM. */
+/* The open_bucket of bucket in t, added (in order) if it has none yet; NULL on -ENOMEM.
+ * Buckets come in time order mostly: the last one, then a binary search. */
+static open_bucket *bucket_get(table *t, int64_t bucket) {
+  if (t->bucket_hi > t->bucket_lo && t->buckets[t->bucket_hi - 1].bucket_ns == bucket)
+    return &t->buckets[t->bucket_hi - 1];
+  uint32_t lo = t->bucket_lo, hi = t->bucket_hi; /* the first at or after bucket */
+  while (lo < hi) {
+    uint32_t mid = lo + (hi - lo) / 2;
+    if (t->buckets[mid].bucket_ns < bucket) lo = mid + 1;
+    else hi = mid;
+  }
+  if (lo < t->bucket_hi && t->buckets[lo].bucket_ns == bucket) return &t->buckets[lo];
+  if (t->bucket_hi == t->bucket_cap) { /* room at the end: close the gap at the front first */
+    if (t->bucket_lo > 0) {
+      memmove(t->buckets, t->buckets + t->bucket_lo,
+              (t->bucket_hi - t->bucket_lo) * sizeof *t->buckets);
+      lo -= t->bucket_lo;
+      t->bucket_hi -= t->bucket_lo;
+      t->bucket_lo = 0;
+    } else {
+      uint32_t nc = t->bucket_cap ? t->bucket_cap * 2 : 64;
+      open_bucket *nb = realloc(t->buckets, nc * sizeof *nb);
+      if (!nb) return NULL;
+      t->buckets = nb;
+      t->bucket_cap = nc;
+    }
+  }
+  memmove(t->buckets + lo + 1, t->buckets + lo, (t->bucket_hi - lo) * sizeof *t->buckets);
+  t->bucket_hi++;
+  t->buckets[lo] = (open_bucket){bucket, NULL};
+  return &t->buckets[lo];
+}
+
+/* Takes c out of t's hash table (its bucket's list is the caller's). */
+static void cell_unhash(table *t, cell *c) {
+  cell **pp = &t->slots[c->hash & (t->nslots - 1)];
+  while (*pp != c) pp = &(*pp)->next;
+  *pp = c->next;
+  t->count--;
+}
+
 static int cell_get(table *t, const privacy_meas *pm, int64_t bucket, teuto_str group,
-                    uint64_t gh, uint64_t lsn, cell **out) {
-  uint64_t h = cell_hash(bucket, gh);
+                    uint64_t h, uint64_t lsn, cell **out) {
   cell *c = cell_find(t, bucket, group, h);
   if (c) {
     *out = c;
     return 0;
   }
   if (t->count >= t->nslots && table_grow(t)) return -ENOMEM;
-  c = calloc(1, sizeof *c + group.len);
+  open_bucket *ob = bucket_get(t, bucket);
+  if (!ob) return -ENOMEM;
+  /* one block: the cell, its group key, its measures' aggregates, its first contributor
+   * slots (cell_tok_grow moves them out when they no longer fit) */
+  const size_t acc_off = (sizeof *c + group.len + 7) & ~(size_t)7;
+  const size_t tok_off = acc_off + pm->measure_count * sizeof(acc);
+  const size_t tok_n = pm->contributor >= 0 ? CELL_TOK_INLINE : 0;
+  c = calloc(1, tok_off + tok_n * (sizeof *c->tok + sizeof *c->tok_rows));
   if (!c) return -ENOMEM;
-  if (pm->measure_count && !(c->acc = calloc(pm->measure_count, sizeof *c->acc))) {
-    free(c);
-    return -ENOMEM;
+  c->acc = (acc *)((char *)c + acc_off);
+  if (tok_n) {
+    c->tok = (uint64_t *)((char *)c + tok_off);
+    c->tok_rows = (uint32_t *)(c->tok + tok_n);
+    c->tok_cap = (uint32_t)tok_n;
   }
   c->hash = h;
   c->bucket_ns = bucket;
@@ -325,17 +471,19 @@ static int cell_get(table *t, const privacy_meas *pm, int64_t bucket, teuto_str 
   c->next = t->slots[h & (t->nslots - 1)];
   t->slots[h & (t->nslots - 1)] = c;
   t->count++;
+  c->bnext = ob->head;
+  ob->head = c;
   *out = c;
   return 0;
 }
 
 /* ---- checks and inputs ---- */
 
-int rollup_check(rollup_state *st, const privacy_input *in, int64_t time_ns) {
+int rollup_check(rollup_state *st, const privacy_input *in) {
   rmeas *rm = find_meas(st, in->pm);
   if (!rm) return 0;
   const table *t0 = &rm->t[0];
-  int64_t b = floor_to(time_ns, t0->width_ns);
+  const int64_t b = in->time_ns; /* the start of the row's finest bucket (privacy.h) */
   if (b < t0->finalised_until) return TEUTO_ELATE;
   if (rm->has_watermark && b + t0->width_ns + in->pm->lateness_ns <= rm->watermark)
     return TEUTO_ELATE;
@@ -353,29 +501,77 @@ static day *day_get(rmeas *rm, int64_t dn, uint64_t lsn) {
   /* a new day replaces the older tracker, unless it is older than both */
   int victim = rm->days[0].day <= rm->days[1].day ? 0 : 1;
   if (rm->days[victim].day != INT64_MIN && dn < rm->days[victim].day) return NULL;
+  if (rm->days[victim].day != INT64_MIN) rm->gen++; /* hot entries know its pairs */
   day_clear(&rm->days[victim]);
   rm->days[victim].day = dn;
   rm->days[victim].first_lsn = lsn;
   return &rm->days[victim];
 }
 
-static void acc_add(acc *a, double v) {
-  if (a->n == 0) {
-    a->min = a->max = a->k = v;
-  } else {
-    if (v < a->min) a->min = v;
-    if (v > a->max) a->max = v;
-  }
+static inline void acc_add(acc *a, double v) {
+  if (a->n == 0) a->min = a->max = a->k = v;
+  a->min = v < a->min ? v : a->min; /* values are never NaN (the parser refuses them) */
+  a->max = v > a->max ? v : a->max;
   a->n++;
-  a->sum += v;
   double d = v - a->k;
   a->s1 += d;
   a->s2 += d * d;
 }
 
+static double acc_sum(const acc *a) { return a->s1 + (double)a->n * a->k; }
+
 static double acc_m2(const acc *a) {
   double m2 = a->s2 - a->s1 * a->s1 / (double)a->n;
   return m2 > 0 ? m2 : 0;
+}
+
+/* The hot entry for a token's inputs to one finest bucket: it holds the group of the last of
+ * them (a contributor is in one group at a time, mostly). */
+static inline hot *hot_of(rmeas *rm, uint64_t tok, int64_t bucket_ns) {
+  return &rm->hot[(tok ^ (uint64_t)bucket_ns) * 0x9e3779b97f4a7c15ull >> (64 - HOT_BITS)];
+}
+
+/* Applies in through its hot entry e when e is current and the token still sits in every
+ * cell's set. 1: not applicable (nothing changed), else 0. */
+static int apply_hot(rollup_state *st, rmeas *rm, const hot *e, const privacy_input *in,
+                     const uint16_t *vi, const double *vv) {
+  const privacy_meas *pm = rm->pm;
+  const uint32_t widths = pm->width_count;
+  for (uint32_t w = 0; w < widths; w++) { /* all checked before anything changes */
+    const cell *c = e->c[w];
+    if (c && (e->slot[w] >= c->tok_cap || c->tok[e->slot[w]] != e->tok)) return 1;
+  }
+  const cell *c0 = e->c[0];
+  if (!c0 || c0->group_len != in->group.len || !mem_eq(c0->group, in->group.ptr, in->group.len))
+    return 1; /* (a width-0 cell is needed to compare the group key with) */
+  acc *accs[PRIVACY_WIDTHS_MAX]; /* of the cells that count the input */
+  uint32_t na = 0;
+  for (uint32_t w = 0; w < widths; w++) {
+    cell *c = e->c[w];
+    if (!c) continue; /* (never width 0, see above) */
+    uint32_t *rows = &c->tok_rows[e->slot[w]];
+    if (*rows >= pm->contributions_per_cell_max) {
+      if (w == 0) st->stats.bounded++;
+      continue;
+    }
+    (*rows)++;
+    c->rows++;
+    accs[na++] = c->acc;
+  }
+  const uint32_t nv = in->val_n, measure_count = pm->measure_count;
+  for (uint32_t k = 0; k < nv; k++) {
+    const uint32_t q = vi[k];
+    if (q >= measure_count) continue;
+    const double v = vv[k];
+    if (na == 2) { /* the usual two widths, without an inner loop */
+      acc_add(&accs[0][q], v);
+      acc_add(&accs[1][q], v);
+    } else {
+      for (uint32_t j = 0; j < na; j++) acc_add(&accs[j][q], v);
+    }
+  }
+  st->stats.inputs++;
+  return 0;
 }
 
 int rollup_apply(rollup_state *st, uint64_t lsn, const privacy_input *in, const uint16_t *val_idx,
@@ -383,19 +579,32 @@ int rollup_apply(rollup_state *st, uint64_t lsn, const privacy_input *in, const 
   rmeas *rm = find_meas(st, in->pm);
   if (!rm) return 0;
   const privacy_meas *pm = rm->pm;
-  if (!rm->has_watermark || in->time_ns > rm->watermark) {
-    rm->watermark = in->time_ns;
+  const int64_t t = in->time_ns;
+  if (!rm->has_watermark || t > rm->watermark) {
+    rm->watermark = t;
     rm->has_watermark = true;
   }
-  uint64_t tok = tok_norm(in->token);
-  uint64_t gh = group_hash(in->group);
+  const uint64_t tok = tok_norm(in->token);
+  const int64_t b0 = t; /* the finest bucket's start already (rollup.h): no division */
+  /* the measure values, in locals: the cells' stores cannot change them */
+  const uint16_t *const vi = val_idx + in->val_off;
+  const double *const vv = val + in->val_off;
+  hot *e = NULL;
+  if (in->has_contributor) {
+    e = hot_of(rm, tok, b0);
+    if (e->gen == rm->gen && e->tok == tok && e->bucket_ns == b0 &&
+        apply_hot(st, rm, e, in, vi, vv) == 0) /* (which compares the group key) */
+      return 0;
+  }
+  const uint64_t gh = group_hash(in->group);
+  const uint64_t h0 = cell_hash(b0, gh); /* the finest cell's */
   day *d = NULL;
   bool new_day_cell = false;
   uint64_t pair = 0;
   if (in->has_contributor) {
-    d = day_get(rm, floor_to(in->time_ns, DAY_NS) / DAY_NS, lsn);
+    d = day_get(rm, floor_to(t, DAY_NS) / DAY_NS, lsn);
     /* entering a finest cell it has not entered today? */
-    pair = tok_norm(cell_hash(floor_to(in->time_ns, rm->t[0].width_ns), gh) ^ (tok * 0x9e3779b97f4a7c15ull));
+    pair = tok_norm(h0 ^ (tok * 0x9e3779b97f4a7c15ull));
     new_day_cell = d && !tok_has(d->pair, d->pair_cap, pair);
     if (new_day_cell) {
       uint32_t i = d->cap ? tok_slot(d->tok, d->cap, tok) : 0;
@@ -405,19 +614,29 @@ int rollup_apply(rollup_state *st, uint64_t lsn, const privacy_input *in, const 
       }
     }
   }
+  /* what a hot entry needs: the token found (or put) in every open cell's set */
+  hot fill = {.gen = d ? rm->gen : 0, .tok = tok, .bucket_ns = b0};
+  const uint32_t nv = in->val_n, measure_count = pm->measure_count;
   for (uint32_t w = 0; w < pm->width_count; w++) {
-    table *t = &rm->t[w];
-    int64_t b = floor_to(in->time_ns, t->width_ns);
-    if (b < t->finalised_until) {
-      if (w == 0) st->stats.late_ignored++;
+    table *tb = &rm->t[w];
+    const int64_t b = w == 0 ? b0 : floor_to(t, tb->width_ns);
+    if (b < tb->finalised_until) {
+      if (w == 0) {
+        st->stats.late_ignored++;
+        fill.gen = 0;
+      }
       continue;
     }
     cell *c;
-    if (cell_get(t, pm, b, in->group, gh, lsn, &c)) return -ENOMEM;
+    if (cell_get(tb, pm, b, in->group, w == 0 ? h0 : cell_hash(b, gh), lsn, &c)) return -ENOMEM;
     if (in->has_contributor) {
-      int rc = tok_grow(&c->tok, &c->tok_rows, &c->tok_cap, c->contributors);
-      if (rc) return rc;
+      if ((c->contributors + 1) * 2 > c->tok_cap) {
+        int rc = cell_tok_grow(c);
+        if (rc) return rc;
+      }
       uint32_t i = tok_slot(c->tok, c->tok_cap, tok);
+      fill.c[w] = c;
+      fill.slot[w] = i;
       if (c->tok[i] == tok) {
         if (c->tok_rows[i] >= pm->contributions_per_cell_max) {
           if (w == 0) st->stats.bounded++;
@@ -428,6 +647,7 @@ int rollup_apply(rollup_state *st, uint64_t lsn, const privacy_input *in, const 
         /* the decision near k stays exact: the cap is at least 10 k */
         if (!c->capped) st->stats.contributors_capped++;
         c->capped = true;
+        fill.gen = 0; /* not in the set */
       } else {
         c->tok[i] = tok;
         c->tok_rows[i] = 1;
@@ -436,9 +656,9 @@ int rollup_apply(rollup_state *st, uint64_t lsn, const privacy_input *in, const 
       }
     }
     c->rows++;
-    for (uint32_t k = 0; k < in->val_n; k++)
-      if (val_idx[in->val_off + k] < pm->measure_count)
-        acc_add(&c->acc[val_idx[in->val_off + k]], val[in->val_off + k]);
+    acc *const a = c->acc;
+    for (uint32_t k = 0; k < nv; k++)
+      if (vi[k] < measure_count) acc_add(&a[vi[k]], vv[k]);
   }
   /* The day counts the cell even when its bucket was already final (an input that raced with
    * the closing, or a replayed one whose cell is in the parts): live and replay then agree. */
@@ -454,6 +674,9 @@ int rollup_apply(rollup_state *st, uint64_t lsn, const privacy_input *in, const 
     d->cells[i]++;
     if ((rc = set_add(&d->pair, &d->pair_cap, &d->pair_count, pair))) return rc;
   }
+  /* the pair is in today's tracker now, the token in every open cell's set: the next input
+   * of this contributor to this cell goes through the hot entry */
+  if (e && fill.gen) *e = fill;
   st->stats.inputs++;
   return 0;
 }
@@ -461,17 +684,14 @@ int rollup_apply(rollup_state *st, uint64_t lsn, const privacy_input *in, const 
 void rollup_mark(rollup_state *st, const privacy_meas *pm, uint32_t width_idx, int64_t until_ns) {
   rmeas *rm = find_meas(st, pm);
   if (!rm || width_idx >= pm->width_count) return;
+  rm->gen++; /* cells go */
   table *t = &rm->t[width_idx];
-  for (uint32_t s = 0; s < t->nslots; s++)
-    for (cell **pp = &t->slots[s]; *pp;) {
-      cell *c = *pp;
-      if (c->bucket_ns < until_ns) {
-        *pp = c->next;
-        t->count--;
-        cell_free(c);
-      } else {
-        pp = &c->next;
-      }
+  for (; t->bucket_lo < t->bucket_hi && t->buckets[t->bucket_lo].bucket_ns < until_ns;
+       t->bucket_lo++)
+    for (cell *c = t->buckets[t->bucket_lo].head, *nx; c; c = nx) {
+      nx = c->bnext;
+      cell_unhash(t, c);
+      cell_free(c);
     }
   if (until_ns > t->finalised_until) t->finalised_until = until_ns;
 }
@@ -487,6 +707,7 @@ void rollup_seen_part(rollup_state *st, const privacy_meas *pm, uint32_t width_i
   rmeas *rm = find_meas(st, pm);
   if (!rm || width_idx >= pm->width_count) return;
   table *t = &rm->t[width_idx];
+  rm->gen++;
   int64_t until = floor_to(max_time_ns, t->width_ns) + t->width_ns;
   if (until > t->finalised_until) t->finalised_until = until;
   if (!rm->has_watermark || floor_to(max_time_ns, rm->t[0].width_ns) > rm->watermark) {
@@ -541,13 +762,12 @@ int rollup_take_closed(rollup_state *st, const teuto_row **rows, size_t *n,
       table *t = &rm->t[w];
       int64_t until = floor_to(rm->watermark - rm->pm->lateness_ns - t->width_ns, t->width_ns) +
                       t->width_ns;
-      /* closed: b + width + lateness <= watermark, i.e. b < until */
-      for (uint32_t s = 0; s < t->nslots; s++)
-        for (cell *c = t->slots[s]; c; c = c->next)
-          if (c->bucket_ns < until) {
-            ncells++;
-            text += c->group_len;
-          }
+      /* closed: b + width + lateness <= watermark, i.e. b < until: the front buckets */
+      for (uint32_t k = t->bucket_lo; k < t->bucket_hi && t->buckets[k].bucket_ns < until; k++)
+        for (const cell *c = t->buckets[k].head; c; c = c->bnext) {
+          ncells++;
+          text += c->group_len;
+        }
     }
   }
   size_t fields_per = 3 + 1 + 6 * PRIVACY_MEASURES_MAX;
@@ -565,13 +785,12 @@ int rollup_take_closed(rollup_state *st, const teuto_row **rows, size_t *n,
       table *t = &rm->t[w];
       int64_t until = floor_to(rm->watermark - pm->lateness_ns - t->width_ns, t->width_ns) +
                       t->width_ns;
-      for (uint32_t s = 0; s < t->nslots; s++) {
-        for (cell **pp = &t->slots[s]; *pp;) {
-          cell *c = *pp;
-          if (c->bucket_ns >= until) {
-            pp = &c->next;
-            continue;
-          }
+      if (t->bucket_lo < t->bucket_hi && t->buckets[t->bucket_lo].bucket_ns < until)
+        rm->gen++; /* cells go */
+      for (; t->bucket_lo < t->bucket_hi && t->buckets[t->bucket_lo].bucket_ns < until;
+           t->bucket_lo++) {
+        for (cell *c = t->buckets[t->bucket_lo].head, *nx; c; c = nx) {
+          nx = c->bnext;
           char *g = st->text.data ? (char *)st->text.data + st->text.len : (char *)"";
           if (c->group_len) memcpy(g, c->group, c->group_len); /* no group_by: empty key */
           st->text.len += c->group_len;
@@ -591,19 +810,19 @@ int rollup_take_closed(rollup_state *st, const teuto_row **rows, size_t *n,
             const acc *a = &c->acc[k];
             if (!a->n) continue;
             char **names = rm->field_names + k * 6;
+            const double sum = acc_sum(a);
             f[nf++] = fu(names[0], a->n);
-            f[nf++] = ff(names[1], a->sum);
+            f[nf++] = ff(names[1], sum);
             f[nf++] = ff(names[2], a->min);
             f[nf++] = ff(names[3], a->max);
-            f[nf++] = ff(names[4], a->sum / (double)a->n);
+            f[nf++] = ff(names[4], sum / (double)a->n);
             f[nf++] = ff(names[5], acc_m2(a));
           }
           st->rows[r++] = (teuto_row){{t->name, strlen(t->name)}, st->tags + tg, (size_t)nt, f,
                                       nf, c->bucket_ns};
           tg += (size_t)nt;
           fl += nf;
-          *pp = c->next;
-          t->count--;
+          cell_unhash(t, c);
           cell_free(c);
           st->stats.cells_finalised++;
         }
@@ -616,8 +835,10 @@ int rollup_take_closed(rollup_state *st, const teuto_row **rows, size_t *n,
     /* day trackers whose every bucket has closed */
     for (int d = 0; d < 2; d++)
       if (rm->days[d].day != INT64_MIN &&
-          (rm->days[d].day + 1) * DAY_NS + pm->lateness_ns <= rm->watermark)
+          (rm->days[d].day + 1) * DAY_NS + pm->lateness_ns <= rm->watermark) {
         day_clear(&rm->days[d]);
+        rm->gen++;
+      }
   }
   *rows = st->rows;
   *n = r;

@@ -46,12 +46,14 @@ typedef struct rollup_stats {
 int rollup_state_new(const teuto_policy *policy, rollup_state **out);
 void rollup_state_free(rollup_state *st);
 
-/* Before the WAL: whether input in (of a row at time_ns) is past the allowed lateness
- * (TEUTO_ELATE) or would open a new finest cell past cells_open_max (TEUTO_ELIMIT), else 0. */
-int rollup_check(rollup_state *st, const privacy_input *in, int64_t time_ns);
+/* Before the WAL: whether input in (its time_ns: the start of the row's finest bucket) is past
+ * the allowed lateness (TEUTO_ELATE) or would open a new finest cell past cells_open_max
+ * (TEUTO_ELIMIT), else 0. */
+int rollup_check(rollup_state *st, const privacy_input *in);
 
-/* Applies one input written in the frame at lsn (live or in replay). pairs: measure index and
- * value. 0 or -ENOMEM. */
+/* Applies one input written in the frame at lsn (live or in replay). in->time_ns must be the
+ * start of a bucket of the finest width (privacy_transform makes it so; replay aligns what a
+ * frame of an older policy holds). pairs: measure index and value. 0 or -ENOMEM. */
 int rollup_apply(rollup_state *st, uint64_t lsn, const privacy_input *in, const uint16_t *val_idx,
                  const double *val);
 

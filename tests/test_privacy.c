@@ -476,6 +476,354 @@ static void test_raw_rows_and_pseudonyms(void **state) {
   env_free(&e);
 }
 
+/* ---- what a write call keeps for itself ----
+ *
+ * privacy.c keeps, for one write call, the pseudonyms of the identifiers it has met (by their
+ * bytes and by their address in the caller's rows), a plan per row shape and the key pointers
+ * known to hold each name, and the finest bucket of the last row; rollup.c keeps hot entries
+ * for the contributors' cells. None of it may change a result: the same rows written in one
+ * call give exactly what a call per row, with every string freshly allocated, gives.
+ */
+
+#define CALL_ROWS 4000
+
+typedef struct crow {
+  char dev[24], k_dev[8], k_lat[8], k_lon[8], k_speed[8], k_owner[8];
+  double lat, lon, speed;
+  int64_t t;
+  int shape; /* 0 plain, 1 fields reordered, 2 speed twice, 3 no lat, 4 an unnamed tag */
+  bool own_keys; /* keys in the row's own arrays, else shared literals */
+  int shared_dev; /* the identifier at a shared address (index), or -1 */
+} crow;
+
+static void crow_make(crow *c, int i) {
+  memset(c, 0, sizeof *c);
+  /* many identifiers met once (more than the cache has slots), a few met again and again */
+  snprintf(c->dev, sizeof c->dev, "dev-%d", i % 3 == 0 ? 1000 + i : i % 40);
+  c->shared_dev = i % 3 != 0 && i % 2 == 0 ? i % 40 : -1;
+  /* across a UTC midnight, with rows of the day before in between (all within the lateness) */
+  c->t = T0 + DAY_NS - 2 * HOUR_NS + (int64_t)i * 3 * NS - (i % 50 == 0 ? 3 * HOUR_NS : 0);
+  c->lat = (i % 3 ? P1_LAT : P2_LAT) + 0.0001 * (i % 11);
+  c->lon = (i % 3 ? P1_LON : P2_LON) - 0.0001 * (i % 13);
+  c->speed = 0.25 * (i % 37);
+  c->shape = i % 97 == 5 ? 2 : i % 89 == 3 ? 1 : i % 101 == 7 ? 3 : i % 103 == 11 ? 4 : 0;
+  c->own_keys = i % 2;
+  snprintf(c->k_dev, sizeof c->k_dev, "device");
+  snprintf(c->k_lat, sizeof c->k_lat, "lat");
+  snprintf(c->k_lon, sizeof c->k_lon, "lon");
+  snprintf(c->k_speed, sizeof c->k_speed, "speed");
+  snprintf(c->k_owner, sizeof c->k_owner, "owner");
+}
+
+/* The teuto_row of c into tags[2], fields[4]; with copy, every string is a new allocation
+ * (freed by crow_free_copies). */
+static teuto_row crow_row(const crow *c, teuto_tag *tags, teuto_field *f, bool copy,
+                          char **copies) {
+  int nc = 0;
+#define S(str) (copy ? (copies[nc] = strdup(str), tu_s(copies[nc++])) : tu_s(str))
+  const bool own = c->own_keys;
+  teuto_str kdev = own ? S(c->k_dev) : S("device"), klat = own ? S(c->k_lat) : S("lat"),
+            klon = own ? S(c->k_lon) : S("lon"), kspeed = own ? S(c->k_speed) : S("speed");
+  size_t nt = 0, nf = 0;
+  /* identifiers met again: at one address for the even rows, at their own for the odd ones */
+  static char shared_devs[40][sizeof c->dev];
+  const char *dev = c->dev;
+  if (c->shared_dev >= 0) {
+    dev = shared_devs[c->shared_dev];
+    snprintf(shared_devs[c->shared_dev], sizeof shared_devs[0], "%s", c->dev);
+  }
+  tags[nt++] = (teuto_tag){kdev, S(dev)};
+  if (c->shape == 4) { /* two S() in one initialiser would be unsequenced */
+    teuto_str kowner = own ? S(c->k_owner) : S("owner");
+    tags[nt++] = (teuto_tag){kowner, S("x")};
+  }
+  teuto_field lat = {klat, {.type = TEUTO_FLOAT, .v.f = c->lat}};
+  teuto_field lon = {klon, {.type = TEUTO_FLOAT, .v.f = c->lon}};
+  teuto_field speed = {kspeed, {.type = TEUTO_FLOAT, .v.f = c->speed}};
+  if (c->shape == 1) {
+    f[nf++] = speed;
+    f[nf++] = lon;
+    f[nf++] = lat;
+  } else {
+    if (c->shape != 3) f[nf++] = lat;
+    f[nf++] = lon;
+    if (c->shape == 2) {
+      f[nf++] = speed;
+      f[nf - 1].value.v.f = 99.0; /* the first of two: the last wins */
+    }
+    f[nf++] = speed;
+  }
+#undef S
+  while (nc < 12) copies[nc++] = NULL;
+  return (teuto_row){tu_s("bike"), tags, nt, f, nf, c->t};
+}
+
+static void crow_free_copies(char **copies) {
+  for (int i = 0; i < 12; i++) free(copies[i]);
+}
+
+typedef struct slist {
+  char **s;
+  size_t n, cap;
+} slist;
+
+static void slist_add(slist *l, const char *s) {
+  if (l->n == l->cap) {
+    l->cap = l->cap ? l->cap * 2 : 64;
+    l->s = realloc(l->s, l->cap * sizeof *l->s);
+    assert_non_null(l->s);
+  }
+  l->s[l->n++] = strdup(s);
+}
+
+static int slist_key_cb(void *ctx, teuto_str key) {
+  char buf[512];
+  assert_true(key.len < sizeof buf);
+  memcpy(buf, key.ptr, key.len);
+  buf[key.len] = 0;
+  slist_add(ctx, buf);
+  return 0;
+}
+
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void slist_free(slist *l) {
+  for (size_t i = 0; i < l->n; i++) free(l->s[i]);
+  free(l->s);
+  memset(l, 0, sizeof *l);
+}
+
+/* Every raw bike row as a line "series|time|field=value,...", sorted. */
+static void raw_lines(teuto_db *db, slist *out) {
+  slist keys = {0};
+  assert_int_equal(teuto_series_foreach(db, tu_s("bike"), slist_key_cb, &keys), 0);
+  for (size_t i = 0; i < keys.n; i++) {
+    teuto_iter *it;
+    assert_int_equal(teuto_iter_open_key(db, tu_s(keys.s[i]), INT64_MIN, INT64_MAX, &it), 0);
+    teuto_row_view row;
+    int rc;
+    while ((rc = teuto_iter_next(it, &row)) == 1) {
+      char line[1024];
+      int n = snprintf(line, sizeof line, "%s|%lld|", keys.s[i], (long long)row.time_ns);
+      for (size_t k = 0; k < row.field_count; k++) {
+        const teuto_field *f = &row.fields[k];
+        n += snprintf(line + n, sizeof line - (size_t)n, "%.*s=", (int)f->key.len, f->key.ptr);
+        if (f->value.type == TEUTO_STRING)
+          n += snprintf(line + n, sizeof line - (size_t)n, "%.*s,", (int)f->value.v.s.len,
+                        f->value.v.s.ptr);
+        else if (f->value.type == TEUTO_FLOAT)
+          n += snprintf(line + n, sizeof line - (size_t)n, "%.17g,", f->value.v.f);
+        else
+          n += snprintf(line + n, sizeof line - (size_t)n, "%lld,", (long long)f->value.v.i);
+      }
+      slist_add(out, line);
+    }
+    assert_int_equal(rc, 0);
+    teuto_iter_close(it);
+  }
+  slist_free(&keys);
+  qsort(out->s, out->n, sizeof *out->s, cmp_str);
+}
+
+static void test_call_caches_match_single_rows(void **state) {
+  (void)state;
+  env e;
+  env_init(&e);
+  env e1 = e; /* the one-row-per-call database: its own directory, the same master key */
+  e1.dir = tu_mkdtemp();
+  const kv extra[] = {{"allowed_lateness", "1d"}, {NULL, NULL}};
+  teuto_policy *p = bike_policy(&e, "7", extra);
+  teuto_db *big = open_db(&e, p, 1), *one = open_db(&e1, p, 1);
+  crow *rows = calloc(CALL_ROWS, sizeof *rows);
+  teuto_row *batch = calloc(CALL_ROWS, sizeof *batch);
+  teuto_tag (*tags)[2] = calloc(CALL_ROWS, sizeof *tags);
+  teuto_field (*fields)[4] = calloc(CALL_ROWS, sizeof *fields);
+  int *st_big = calloc(CALL_ROWS, sizeof *st_big);
+  assert_true(rows && batch && tags && fields && st_big);
+  char *none[12];
+  for (int i = 0; i < CALL_ROWS; i++) {
+    crow_make(&rows[i], i);
+    batch[i] = crow_row(&rows[i], tags[i], fields[i], false, none);
+  }
+  /* one call */
+  int rc = teuto_write_rows(big, batch, CALL_ROWS, st_big, 0, NULL);
+  assert_true(rc == 0 || rc == TEUTO_EPARTIAL);
+  /* a call per row, every string of it allocated for that call alone */
+  int refused = 0;
+  for (int i = 0; i < CALL_ROWS; i++) {
+    char *copies[12];
+    teuto_tag t1[2];
+    teuto_field f1[4];
+    teuto_row r1 = crow_row(&rows[i], t1, f1, true, copies);
+    int status = 12345;
+    rc = teuto_write_rows(one, &r1, 1, &status, 0, NULL);
+    crow_free_copies(copies);
+    assert_true(rc == 0 || rc == TEUTO_EPARTIAL);
+    if (status != st_big[i])
+      fail_msg("row %d: status %d in one call, %d alone", i, st_big[i], status);
+    refused += status != 0;
+  }
+  if (!(refused > 0 && refused < CALL_ROWS / 10)) /* the shapes 3 and 4 */
+    fail_msg("%d rows refused", refused);
+  /* the same raw rows: pseudonyms, times, cells, values */
+  slist a = {0}, b = {0};
+  raw_lines(big, &a);
+  raw_lines(one, &b);
+  assert_int_equal(a.n, b.n);
+  assert_int_equal(a.n, CALL_ROWS - refused);
+  for (size_t i = 0; i < a.n; i++)
+    if (strcmp(a.s[i], b.s[i])) fail_msg("raw rows differ:\n  %s\n  %s", a.s[i], b.s[i]);
+  /* the same rollups */
+  teuto_stats sa, sb;
+  teuto_get_stats(big, &sa);
+  teuto_get_stats(one, &sb);
+  assert_int_equal(sa.rollup_inputs, sb.rollup_inputs);
+  assert_int_equal(sa.rollup_cells_open, sb.rollup_cells_open);
+  int64_t end = T0 + 2 * DAY_NS;
+  close_all(big, end);
+  close_all(one, end);
+  for (int w = 0; w < 2; w++) {
+    gset ga = {0}, gb = {0};
+    read_cells(big, ROLLUP[w], TEUTO_ROLLUP_RAW, INT64_MIN, end, &ga);
+    read_cells(one, ROLLUP[w], TEUTO_ROLLUP_RAW, INT64_MIN, end, &gb);
+    assert_int_equal(ga.n, gb.n);
+    assert_true(ga.n > 10);
+    for (size_t i = 0; i < ga.n; i++) {
+      const gcell *x = &ga.v[i], *y = gset_find(&gb, x->bucket_ns, x->gval[0]);
+      if (!y)
+        fail_msg("%s: cell %lld %s only in one call", ROLLUP[w], (long long)x->bucket_ns,
+                 x->gval[0]);
+      assert_int_equal(x->count, y->count);
+      assert_int_equal(x->contributors, y->contributors);
+      assert_true(x->m.sum == y->m.sum && x->m.min == y->m.min && x->m.max == y->m.max);
+      assert_true(x->m.mean == y->m.mean && x->m.stddev == y->m.stddev);
+    }
+    gset_free(&ga);
+    gset_free(&gb);
+  }
+  slist_free(&a);
+  slist_free(&b);
+  assert_int_equal(teuto_close(big), 0);
+  assert_int_equal(teuto_close(one), 0);
+  free(rows);
+  free(batch);
+  free(tags);
+  free(fields);
+  free(st_big);
+  teuto_policy_free(p);
+  tu_rmrf(e1.dir);
+  free(e1.dir);
+  env_free(&e);
+}
+
+/* A caller may reuse its buffers between calls: what a call learnt about the bytes at an
+ * address (a pseudonym, a name) ends with it. */
+static void test_call_caches_end_with_the_call(void **state) {
+  (void)state;
+  env e;
+  env_init(&e);
+  env e1 = e;
+  e1.dir = tu_mkdtemp();
+  teuto_policy *p = bike_policy(&e, "7", NULL);
+  teuto_db *db = open_db(&e, p, 0);
+  char dev[] = "dev-A", k_speed[] = "speed";
+  teuto_tag tag = {tu_s("device"), {dev, 5}};
+  teuto_field f[3] = {ffloat("lat", P1_LAT), ffloat("lon", P1_LON),
+                      {{k_speed, 5}, {.type = TEUTO_FLOAT, .v.f = 1.5}}};
+  teuto_row row = {tu_s("bike"), &tag, 1, f, 3, T0 + 10 * HOUR_NS};
+  int status = 1;
+  assert_int_equal(teuto_write_rows(db, &row, 1, &status, 0, NULL), 0);
+  memcpy(dev, "dev-B", 5); /* the same address, another device */
+  row.time_ns += NS;
+  assert_int_equal(teuto_write_rows(db, &row, 1, &status, 0, NULL), 0);
+  memcpy(k_speed, "spxed", 5); /* the same address, a name the policy does not know */
+  row.time_ns += NS;
+  assert_int_equal(teuto_write_rows(db, &row, 1, &status, 0, NULL), TEUTO_EPARTIAL);
+  assert_int_equal(status, TEUTO_EPOLICY);
+  slist a = {0}, b = {0};
+  assert_int_equal(teuto_series_foreach(db, tu_s("bike"), slist_key_cb, &a), 0);
+  /* the pseudonyms of dev-A and dev-B, written apart with strings of their own */
+  teuto_db *db1 = open_db(&e1, p, 0);
+  assert_int_equal(put(db1, "dev-A", P1_LAT, P1_LON, 1.5, T0 + 10 * HOUR_NS), 0);
+  assert_int_equal(put(db1, "dev-B", P1_LAT, P1_LON, 1.5, T0 + 10 * HOUR_NS + NS), 0);
+  assert_int_equal(teuto_series_foreach(db1, tu_s("bike"), slist_key_cb, &b), 0);
+  assert_int_equal(a.n, 2);
+  assert_int_equal(b.n, 2);
+  qsort(a.s, a.n, sizeof *a.s, cmp_str);
+  qsort(b.s, b.n, sizeof *b.s, cmp_str);
+  assert_string_equal(a.s[0], b.s[0]);
+  assert_string_equal(a.s[1], b.s[1]);
+  slist_free(&a);
+  slist_free(&b);
+  assert_int_equal(teuto_close(db), 0);
+  assert_int_equal(teuto_close(db1), 0);
+  teuto_policy_free(p);
+  tu_rmrf(e1.dir);
+  free(e1.dir);
+  env_free(&e);
+}
+
+/* A plan is made for the names a row shape had: a row of that shape with another name of the
+ * same length at a position (after a refused row moved the hint there) must not get the
+ * first name's treatment: here a dropped personal tag would otherwise be kept as the
+ * dimension it replaces. */
+static void test_plan_follows_its_names(void **state) {
+  (void)state;
+  env e;
+  env_init(&e);
+  teuto_policy *p;
+  assert_int_equal(teuto_policy_new(&p), 0);
+  const char *why = NULL;
+  assert_int_equal(teuto_policy_set(p, NULL, "master_key_file", e.key, &why), 0);
+  const kv kvs[] = {{"personal", "device:pseudonymise, owner:drop"},
+                    {"dimensions", "model"},
+                    {"measures", "speed"},
+                    {"rollups", "15m"},
+                    {"raw_retention_days", "7"},
+                    {NULL, NULL}};
+  policy_set_all(p, "car", kvs);
+  policy_finish_ok(p, &e);
+  teuto_db *db = open_db(&e, p, 0);
+  const int64_t t = T0 + 10 * HOUR_NS;
+  teuto_field f = ffloat("speed", 3.0);
+  teuto_tag a[2] = {{tu_s("device"), tu_s("d1")}, {tu_s("model"), tu_s("van")}};
+  teuto_tag b[3] = {{tu_s("device"), tu_s("d1")}, {tu_s("owner"), tu_s("SECRET-B")},
+                    {tu_s("unnamed"), tu_s("x")}};
+  teuto_tag c[2] = {{tu_s("device"), tu_s("d1")}, {tu_s("owner"), tu_s("SECRET-C")}};
+  const teuto_row rows[4] = {{tu_s("car"), a, 2, &f, 1, t},          /* makes the plan */
+                             {tu_s("car"), b, 3, &f, 1, t + NS},     /* refused: unnamed */
+                             {tu_s("car"), c, 2, &f, 1, t + 2 * NS}, /* a's shape, owner */
+                             {tu_s("car"), a, 2, &f, 1, t + 3 * NS}};
+  int status[4];
+  for (int calls = 1; calls <= 2; calls++) { /* all in one call, then a call per row */
+    if (calls == 1) {
+      assert_int_equal(teuto_write_rows(db, rows, 4, status, 0, NULL), TEUTO_EPARTIAL);
+    } else {
+      for (int i = 0; i < 4; i++) {
+        teuto_row r = rows[i];
+        r.time_ns += HOUR_NS;
+        teuto_write_rows(db, &r, 1, &status[i], 0, NULL);
+      }
+    }
+    assert_int_equal(status[0], 0);
+    assert_int_equal(status[1], TEUTO_EPOLICY);
+    assert_int_equal(status[2], 0);
+    assert_int_equal(status[3], 0);
+  }
+  slist keys = {0};
+  assert_int_equal(teuto_series_foreach(db, tu_s("car"), slist_key_cb, &keys), 0);
+  assert_int_equal(keys.n, 2); /* car,device=<p>,model=van and car,device=<p> */
+  for (size_t i = 0; i < keys.n; i++)
+    if (strstr(keys.s[i], "owner") || strstr(keys.s[i], "SECRET"))
+      fail_msg("a dropped tag was stored: %s", keys.s[i]);
+  slist_free(&keys);
+  assert_int_equal(teuto_close(db), 0);
+  teuto_policy_free(p);
+  env_free(&e);
+}
+
 /* ---- rollups against the recomputation ---- */
 
 static void test_rollups_random_streams(void **state) {
@@ -1538,6 +1886,9 @@ int main(void) {
       cmocka_unit_test(test_policy_refusals),
       cmocka_unit_test(test_write_path_refusals),
       cmocka_unit_test(test_raw_rows_and_pseudonyms),
+      cmocka_unit_test(test_call_caches_match_single_rows),
+      cmocka_unit_test(test_call_caches_end_with_the_call),
+      cmocka_unit_test(test_plan_follows_its_names),
       cmocka_unit_test(test_rollups_random_streams),
       cmocka_unit_test(test_rollups_restart_mid_stream),
       cmocka_unit_test(test_rollups_after_crash),
