@@ -11,7 +11,8 @@
  *   0       1        magic 0xB7
  *   1       1        column type: 0 TIME, 1 FLOAT, 2 INT, 3 UINT, 4 BOOL, 5 STRING
  *   2       1        codec id (codec table below)
- *   3       1        flags: 0x01 HAS_NULLS, 0x02 LZ4, 0x04 SUM_OVF, 0x08 NO_MINMAX
+ *   3       1        flags: 0x01 HAS_NULLS, 0x02 LZ4, 0x04 SUM_OVF, 0x08 NO_MINMAX,
+ *                    0x10 NO_NAN (FLOAT only)
  *   4       8        min_time_ns, int64
  *   12      varint   row_count, 1..65536
  *   .       varint   value_count, 0..row_count-1                      if HAS_NULLS
@@ -35,7 +36,9 @@
  *
  * A dense float block of 360 values thus spends 4 + 8 + 2 + 5 + 24 + 2 + 8 = 53 bytes on
  * its header, a time block about 29. NaN is excluded from FLOAT min/max/sum; min/max are absent
- * (NO_MINMAX) when no value qualifies. The presence bitmap has bit i of byte i/8 set when row
+ * (NO_MINMAX) when no value qualifies. NO_NAN marks a FLOAT block without any NaN: only then do
+ * min, max and sum cover every value, so only then may a query answer the block from them
+ * (query_scan.c); blocks written before the flag existed lack it and are decoded. The presence bitmap has bit i of byte i/8 set when row
  * i has a value; its padding bits are 0.
  *
  * CODECS per type (ids in codec.h; payloads in the codec files and FORMAT.md):
@@ -75,7 +78,8 @@
 #define BLOCK_HEADER_MAX 112  /* fixed 12 + 3 varints + stats 30 + 2 varints + checksum 8 */
 #define BLOCK_CHECKSUM_BYTES 8
 #define BLOCK_LZ4_MIN_BYTES 32  /* smaller payloads are not worth an LZ4 attempt */
-#define BLOCK_F_ALL (BLOCK_F_HAS_NULLS | BLOCK_F_LZ4 | BLOCK_F_SUM_OVF | BLOCK_F_NO_MINMAX)
+#define BLOCK_F_ALL \
+  (BLOCK_F_HAS_NULLS | BLOCK_F_LZ4 | BLOCK_F_SUM_OVF | BLOCK_F_NO_MINMAX | BLOCK_F_NO_NAN)
 
 /* The fixed-size prefix of the header. */
 typedef struct block_prefix {
@@ -143,16 +147,20 @@ static void stats_compute(uint8_t type, const void *vals, uint32_t n, block_stat
   if (type == TEUTO_FLOAT) {
     const double *v = vals;
     double lo = 0, hi = 0, sum = 0;
-    bool any = false;
+    bool any = false, nan = false;
     for (uint32_t i = 0; i < n; i++) {
       const double x = v[i];
-      if (isnan(x)) continue;
+      if (isnan(x)) {
+        nan = true;
+        continue;
+      }
       if (!any) { lo = hi = x; any = true; }
       lo = x < lo ? x : lo;
       hi = x > hi ? x : hi;
       sum += x;
     }
     if (any) { st->min.f = lo; st->max.f = hi; } else { st->flags |= BLOCK_F_NO_MINMAX; }
+    if (!nan) st->flags |= BLOCK_F_NO_NAN;
     st->sum.f = sum;
   } else if (type == TEUTO_INT) {
     const int64_t *v = vals;
@@ -272,6 +280,8 @@ static int header_parse(const uint8_t *src, size_t len, bool verify, block_hdr *
   if (vals == 0 && mm && numeric) return TEUTO_CORRUPT("block: min/max without values");
   if (!sum && st->type != TEUTO_INT && st->type != TEUTO_UINT)
     return TEUTO_CORRUPT("block: SUM_OVF on a non-integer column");
+  if ((st->flags & BLOCK_F_NO_NAN) && st->type != TEUTO_FLOAT)
+    return TEUTO_CORRUPT("block: NO_NAN on a non-float column");
   switch (st->type) {
   case TEUTO_FLOAT:
     if ((size_t)(end - p) < (mm ? 24u : 8u)) return TEUTO_CORRUPT("block: truncated stats");
@@ -693,6 +703,9 @@ int block_validate(const uint8_t *src, size_t len) {
   if ((re.flags & stat_flags) != (st.flags & stat_flags) || re.min.u != st.min.u ||
       re.max.u != st.max.u || re.sum.u != st.sum.u)
     rc = TEUTO_CORRUPT("block: statistics disagree with the values");
+  /* NO_NAN may be missing (older writers), never wrong */
+  if ((st.flags & BLOCK_F_NO_NAN) && !(re.flags & BLOCK_F_NO_NAN))
+    rc = TEUTO_CORRUPT("block: NO_NAN on a block with NaN");
 out:
   free(dense);
   free(present);

@@ -28,7 +28,8 @@ typedef struct block_stats {
   int64_t min_time_ns;     /* first and last timestamp of the rows covered */
   int64_t max_time_ns;
   /* FLOAT: min/max/sum as double (NaN values are excluded from all three; if every value is
-   * NaN, BLOCK_F_NO_MINMAX is set). INT: int64 min/max, sum as int64 unless BLOCK_F_SUM_OVF.
+   * NaN, BLOCK_F_NO_MINMAX is set; BLOCK_F_NO_NAN says there is none). INT: int64 min/max,
+   * sum as int64 unless BLOCK_F_SUM_OVF.
    * UINT: uint64 min/max/sum likewise. BOOL: sum = number of true. TIME/STRING: unused, 0. */
   union { double f; int64_t i; uint64_t u; } min, max, sum;
   uint32_t payload_bytes;  /* encoded payload after the header */
@@ -39,6 +40,8 @@ typedef struct block_stats {
 #define BLOCK_F_LZ4 0x02        /* payload is LZ4-compressed */
 #define BLOCK_F_SUM_OVF 0x04    /* integer sum overflowed: decode to aggregate */
 #define BLOCK_F_NO_MINMAX 0x08  /* no min/max (no values, or all NaN) */
+#define BLOCK_F_NO_NAN 0x10     /* FLOAT: no value is NaN, so min/max/sum cover every value
+                                   (blocks written before this flag existed lack it) */
 
 /*
  * Worst-case bytes block_encode() may write for row_count rows of type, where string_bytes is

@@ -90,6 +90,18 @@ uint32_t db_field_types(const measurement *m, uint8_t *types, uint32_t cap);
  * Logs the part's path and block offset on corruption. 0, TEUTO_ECORRUPT, -ENOMEM. */
 int iter_append_part(memtable *arena, mt_series *dst, const part *p, uint32_t si, int64_t from,
                      int64_t to, uint32_t nf_global);
+/* iter.c, under mu: appends series s's rows with from <= t < to of the frozen, then the active
+ * memtable into dst (strings into arena; field indexes < nf only). partitions (npart
+ * entries), if not NULL, are the only partition starts looked at. 0 or -ENOMEM. */
+int iter_collect_memtables(teuto_db *db, const series *s, int64_t from, int64_t to,
+                           const int64_t *partitions, size_t npart, const uint8_t *types,
+                           uint32_t nf, memtable *arena, mt_series *dst);
+/* iter.c: appends src's rows with from <= t < to (strings from src_arena) to dst. */
+int iter_append_rows(memtable *arena, mt_series *dst, const memtable *src_arena,
+                     const mt_series *src, int64_t from, int64_t to, const uint8_t *types,
+                     uint32_t nf);
+/* iter.c: empties a standalone buffer and its arena's strings, keeping their memory. */
+void iter_rows_reset(memtable *arena, mt_series *ms);
 
 /* compact.c */
 /* Whether any retention applies (the database's, or a governed measurement's raw one). */

@@ -1467,7 +1467,8 @@ static bool parse_field(parser *p, influxql_field *f) {
            f->agg == IQL_AGG_PERCENTILE ? 2 : 1);
       return false;
     }
-    if (!(f->name = parse_ident(p, "field name"))) return false;
+    if (peek(p)->kind == T_STAR) next(p); /* agg(*): every field it takes (name NULL) */
+    else if (!(f->name = parse_ident(p, "field name"))) return false;
     if (f->agg == IQL_AGG_PERCENTILE) {
       t = peek(p);
       if (t->kind == T_RPAREN) {

@@ -10,7 +10,8 @@
  *   select      := SELECT field { ',' field } FROM measurement [ WHERE cond ]
  *                  [ GROUP BY dim { ',' dim } ] [ fill(...) ] [ ORDER BY time [ASC|DESC] ]
  *                  [ LIMIT n ] [ OFFSET n ] [ tz('Area/City') ]
- *   field       := ( agg '(' ident ')' | percentile '(' ident ',' number ')' | ident | '*' )
+ *   field       := ( agg '(' ( ident | '*' ) ')' | percentile '(' ( ident | '*' ) ',' number ')'
+ *                  | ident | '*' )
  *                  [ AS ident ]
  *   cond        := expr with AND / OR / parentheses over  ident op literal:
  *                  op in = != <> < <= > >= =~ !~ ; literal: 'string', number, /regex/,

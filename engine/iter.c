@@ -8,7 +8,12 @@
  * last-write-wins rule of db.c's invariant 3.
  * Memtable rows are copied under the db mutex; parts are read without it, kept alive by a
  * reference. The buffer holds the whole range of the one series (bounded by that series'
- * rows in the range); the query engine reads blocks directly and needs no such buffer.
+ * rows in the range).
+ *
+ * The query engine (query_scan.c) reads part blocks directly and uses the pieces below
+ * without the iterator: iter_collect_memtables copies one series' memtable rows under the
+ * db mutex, iter_append_rows and iter_append_part build the merge of the few time ranges where
+ * sources overlap, and iter_rows_reset empties such a buffer for the next series.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -74,6 +79,41 @@ static void collect_mt(memtable *arena, mt_series *dst, const memtable *mt, cons
   }
   for (uint32_t i = 0; i < mt->count && !*rc; i++)
     if (mt->list[i]->s == s) *rc = append_from_mt(arena, dst, mt, mt->list[i], from, to, types, nf);
+}
+
+int iter_collect_memtables(teuto_db *db, const series *s, int64_t from, int64_t to,
+                           const int64_t *partitions, size_t npart, const uint8_t *types,
+                           uint32_t nf, memtable *arena, mt_series *dst) {
+  const memtable *mts[2] = {db->imm, db->mt}; /* older first: the later append wins */
+  int rc = 0;
+  for (int k = 0; k < 2 && rc == 0; k++) {
+    memtable *mt = (memtable *)mts[k];
+    if (!mt || !mt->count) continue;
+    if (!partitions) {
+      collect_mt(arena, dst, mt, s, from, to, db->opt.partition_duration_ns, types, nf, &rc);
+      continue;
+    }
+    for (size_t i = 0; i < npart && rc == 0; i++) {
+      const mt_series *ms = memtable_find(mt, s, partitions[i]);
+      if (ms) rc = append_from_mt(arena, dst, mt, ms, from, to, types, nf);
+    }
+  }
+  return rc;
+}
+
+int iter_append_rows(memtable *arena, mt_series *dst, const memtable *src_arena,
+                     const mt_series *src, int64_t from, int64_t to, const uint8_t *types,
+                     uint32_t nf) {
+  return append_from_mt(arena, dst, src_arena, src, from, to, types, nf);
+}
+
+void iter_rows_reset(memtable *arena, mt_series *ms) {
+  /* memtable.h's invariant 1 holds for zero rows; the arrays and the log keep their memory */
+  arena->strings.len = 0;
+  ms->row_count = 0;
+  ms->log.len = 0;
+  ms->col_count = 0;
+  ms->sorted = true;
 }
 
 static int cmp_part_seq(const void *a, const void *b) {

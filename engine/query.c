@@ -3,6 +3,10 @@
  * parsed against the databases of a catalog and hands the results to a sink, statement by
  * statement, series by series, row by row. InfluxDB 1.x is the model for every rule below.
  *
+ * The executor is four files (query_int.h): this one plans a SELECT and reads raw rows and
+ * public cells; query_agg.c keeps aggregate states; query_scan.c reads for aggregates, from
+ * block statistics where it can, on worker threads; query_meta.c runs SHOW, CREATE, DROP.
+ *
  * A SELECT is planned, then run one output group at a time:
  *
  *   plan       the measurement's schema (field names and types; for a public read the
@@ -15,7 +19,8 @@
  *              series per group (all of them in one group without GROUP BY tags);
  *   windows    the slices of time in which the measurement has data: every part's
  *              [min, max] and every memtable partition, merged, cut at partition boundaries
- *              and intersected with [from, to). A series is read one window at a time
+ *              and intersected with [from, to); and the memtable partitions themselves
+ *              (query_scan.c looks only there). Raw rows read a series one window at a time
  *              (teuto_iter_open_key, which merges memtable and parts), so a reader holds at
  *              most one series' partition in memory (the iterator materialises its range);
  *   raw rows   per window, the group's series are read one after the other into a merge
@@ -23,10 +28,12 @@
  *              handed out; ORDER BY time DESC walks the windows and each buffer backwards. A
  *              buffer that grows past QUERY_WINDOW_BYTES_MAX is dropped and its window split
  *              in two halves, read again;
- *   aggregates series by series and window by window, each row updates the state of its
- *              bucket (GROUP BY time; else the single bucket of the range) in a hash of the
- *              non-empty buckets; at the group's end the buckets are finalised and walked in
- *              output order, fill() supplying the empty ones, OFFSET and LIMIT counting rows.
+ *   aggregates query_scan.c reads each series into a partial state per bucket (GROUP BY
+ *              time; else the single bucket of the range) — whole blocks from their header
+ *              statistics where nothing overlaps them — merges the partials in series order
+ *              into the group's buckets, and hands each complete group back here, where the
+ *              buckets are finalised and walked in output order (query_agg.c), fill()
+ *              supplying the empty ones, OFFSET and LIMIT counting rows.
  *
  * Public access (TEUTO_QUERY_PUBLIC) selects only rollups "<m>:<width>" and reads them with
  * ONE teuto_rollup_read(..., TEUTO_ROLLUP_PUBLIC) per statement (a DP release spends its ε
@@ -46,7 +53,8 @@
  *  3. no statement hands out more than rows_max rows: a cut is an error, never silent;
  *  4. a group without a matching row produces no series;
  *  5. a statement's failure ends that statement only (statement_end carries it); -ENOMEM
- *     and a sink's non-zero return end the query.
+ *     and a sink's non-zero return end the query;
+ *  6. the sink is called from the calling thread only, whatever threads read.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -59,59 +67,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "db.h"
-#include "influxql.h"
-#include "privacy.h"
-#include "series.h"
-#include "tz.h"
+#include "query_int.h"
 
 #define QUERY_ROWS_MAX_DEFAULT 10000000u /* rows_max when the caller gives 0 */
 #define QUERY_WINDOW_BYTES_MAX (64u << 20) /* merge buffer of one raw window before a split */
-#define QUERY_STATES_MAX (8u << 20)      /* aggregate states (bucket x column) of one group */
 #define QUERY_PUBLIC_CELLS_MAX (4u << 20) /* published cells one public statement keeps */
 #define QUERY_SKIPPED_MAX 100000000u     /* rows OFFSET may skip in one statement (a filled
                                             walk over tiny buckets is otherwise unbounded) */
-#define QUERY_COLS_MAX (INFLUXQL_FIELDS_MAX + TEUTO_FIELDS_MAX) /* columns after '*' */
-#define NS_PER_S 1000000000ll
 
 /* The merge buffer budget of a raw window; a variable so that tests can make windows split
  * (tests/test_query.c). */
 size_t query_window_bytes_max = QUERY_WINDOW_BYTES_MAX;
 
-/* What the executor's steps return: go on; stop the statement (why is in the qctx); or this
- * output series is complete (its LIMIT is reached). */
-#define QGO 0
-#define QSTOP 1
-#define QDONE 2
-
 /* ---- small helpers ---- */
-
-/* The order of teuto_iter's fields: bytewise, a prefix first. */
-static int name_cmp(const char *a, size_t al, const char *b, size_t bl) {
-  int c = al && bl ? memcmp(a, b, TEUTO_MIN(al, bl)) : 0;
-  return c ? c : (al > bl) - (al < bl);
-}
-
-static bool str_eq(teuto_str a, const char *b) {
-  size_t n = strlen(b);
-  return a.len == n && (n == 0 || memcmp(a.ptr, b, n) == 0);
-}
-
-static int64_t clamp128(__int128 v) {
-  return v > INT64_MAX ? INT64_MAX : v < INT64_MIN ? INT64_MIN : (int64_t)v;
-}
-
-/* A value of a row or a result; type 0 is null. Strings are borrowed (see each use). */
-typedef struct qcell {
-  uint8_t type;  /* teuto_type, 0 = null */
-  uint32_t len;  /* TEUTO_STRING: bytes */
-  union {
-    double f;
-    int64_t i;   /* INT, and BOOL (0/1) */
-    uint64_t u;  /* UINT, and a string's offset in a raw merge buffer's arena */
-    const char *s;
-  } v;
-} qcell;
 
 static qcell cell_from_value(const teuto_value *v) {
   qcell c = {.type = (uint8_t)v->type};
@@ -130,7 +98,7 @@ static qcell cell_from_value(const teuto_value *v) {
 }
 
 /* base: the arena a raw merge buffer's strings live in (their v.u is an offset), or NULL. */
-static teuto_value cell_value(const qcell *c, const char *base) {
+teuto_value query_cell_value(const qcell *c, const char *base) {
   teuto_value v;
   memset(&v, 0, sizeof v);
   v.type = (teuto_type)c->type;
@@ -148,18 +116,7 @@ static teuto_value cell_value(const qcell *c, const char *base) {
   return v;
 }
 
-static double cell_f(const qcell *c) {
-  switch (c->type) {
-  case TEUTO_FLOAT: return c->v.f;
-  case TEUTO_INT: return (double)c->v.i;
-  case TEUTO_UINT: return (double)c->v.u;
-  default: return NAN;
-  }
-}
-
-static bool is_numeric(uint8_t t) { return t == TEUTO_FLOAT || t == TEUTO_INT || t == TEUTO_UINT; }
-
-static const char *type_name(uint8_t t) {
+const char *query_type_name(uint8_t t) {
   switch (t) {
   case TEUTO_FLOAT: return "float";
   case TEUTO_INT: return "integer";
@@ -172,23 +129,7 @@ static const char *type_name(uint8_t t) {
 
 /* ---- the query context: sink, limits, the running statement's error ---- */
 
-typedef struct qctx {
-  teuto_catalog *cat;
-  const char *dbname;
-  teuto_db *db;             /* resolved on first use */
-  teuto_query_options opt;
-  const teuto_query_sink *sink;
-  int sink_rc;              /* a callback's non-zero return: the query ends with it */
-  bool oom;                 /* -ENOMEM: the query ends */
-  uint32_t stmt_id;
-  size_t rows;              /* rows the running statement handed out */
-  uint64_t skipped;         /* rows its OFFSETs skipped */
-  int err;                  /* the running statement's error, 0 if none */
-  char msg[256];
-} qctx;
-
-static int fail(qctx *q, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(qctx *q, int code, const char *fmt, ...) {
+int query_fail(qctx *q, int code, const char *fmt, ...) {
   if (!q->err) {
     q->err = code;
     va_list ap;
@@ -200,41 +141,30 @@ static int fail(qctx *q, int code, const char *fmt, ...) {
   return QSTOP;
 }
 
-static int fail_rc(qctx *q, int rc) { return fail(q, rc, "%s", teuto_strerror(rc)); }
+int query_fail_rc(qctx *q, int rc) { return query_fail(q, rc, "%s", teuto_strerror(rc)); }
 
-static teuto_db *qdb(qctx *q) {
+teuto_db *query_db(qctx *q) {
   if (q->db) return q->db;
   const char *name = q->dbname && *q->dbname ? q->dbname : "default";
   teuto_db *db = NULL;
   int rc = teuto_catalog_db(q->cat, name, 0, &db);
-  if (rc == TEUTO_ENOTFOUND) fail(q, rc, "database not found: %.64s", name);
-  else if (rc == TEUTO_EINVAL) fail(q, rc, "invalid database name");
-  else if (rc) fail_rc(q, rc);
+  if (rc == TEUTO_ENOTFOUND) query_fail(q, rc, "database not found: %.64s", name);
+  else if (rc == TEUTO_EINVAL) query_fail(q, rc, "invalid database name");
+  else if (rc) query_fail_rc(q, rc);
   else q->db = db;
   return q->db;
 }
 
-/* One output series: begun on its first row, so a series without rows never appears. */
-typedef struct qout {
-  const char *name;
-  const teuto_tag *tags;
-  size_t tag_count;
-  const char *const *cols;  /* "time" first for a SELECT */
-  size_t ncols;
-  int64_t offset, limit;    /* OFFSET; LIMIT or -1 */
-  int64_t seen, sent;
-  bool begun;
-} qout;
-
-static int out_row(qctx *q, qout *o, const teuto_value *vals) {
+/* Hands out one row of o (its series begun first); QGO, QSTOP, or QDONE at its LIMIT. */
+int query_out_row(qctx *q, qout *o, const teuto_value *vals) {
   if (o->limit >= 0 && o->sent >= o->limit) return QDONE;
   if (o->seen++ < o->offset) {
     if (++q->skipped > QUERY_SKIPPED_MAX)
-      return fail(q, TEUTO_ELIMIT, "OFFSET skips more than %u rows", QUERY_SKIPPED_MAX);
+      return query_fail(q, TEUTO_ELIMIT, "OFFSET skips more than %u rows", QUERY_SKIPPED_MAX);
     return QGO;
   }
   if (q->rows >= q->opt.rows_max)
-    return fail(q, TEUTO_ELIMIT, "result cut after %zu rows (rows_max)", q->opt.rows_max);
+    return query_fail(q, TEUTO_ELIMIT, "result cut after %zu rows (rows_max)", q->opt.rows_max);
   const teuto_query_sink *k = q->sink;
   int rc;
   if (!o->begun) {
@@ -254,7 +184,7 @@ static int out_row(qctx *q, qout *o, const teuto_value *vals) {
   return o->limit >= 0 && o->sent >= o->limit ? QDONE : QGO;
 }
 
-static int out_end(qctx *q, qout *o) {
+int query_out_end(qctx *q, qout *o) {
   if (!o->begun || q->sink_rc) return q->sink_rc ? QSTOP : QGO;
   o->begun = false;
   int rc = q->sink->series_end ? q->sink->series_end(q->sink->ctx) : 0;
@@ -272,94 +202,6 @@ static int out_end(qctx *q, qout *o) {
 #define PC_MEASURE 16 /* + measure index * 8 + aggregate bit (TEUTO_AGG_* order) */
 
 static const char *const PUB_AGGS[6] = {"count", "sum", "mean", "min", "max", "stddev"};
-
-typedef struct qfield {
-  const char *name;   /* a registry name (stable for the db's life) or owned by the plan */
-  size_t len;
-  uint8_t type;       /* teuto_type */
-  int pub;            /* public column id, 0 for raw */
-} qfield;
-
-enum { COL_FIELD = 1, COL_TAG, COL_AGG };
-
-typedef struct qcol {
-  int kind;
-  influxql_agg agg;
-  const char *field;  /* field or tag name; NULL: no such field (always null) */
-  int sidx;           /* schema index of the field, -1 if none */
-  int slot;           /* slot index of the field, -1 if none */
-  uint8_t ftype;      /* the field's type, 0 if none */
-  uint8_t otype;      /* an aggregate's output type */
-  double pct;
-  char *name;         /* output name (owned) */
-} qcol;
-
-enum { Q_TRUE = 1, Q_AND, Q_OR, Q_TAG, Q_FIELD };
-enum { CF = 0, CT = 1, CU = 2 }; /* false, true, unknown (needs the row's fields) */
-
-typedef struct qcond {
-  int kind;
-  struct qcond *l, *r;
-  influxql_op op;
-  const influxql_lit *lit;
-  const char *ident;
-  size_t ident_len;
-  int sidx, slot;     /* Q_FIELD */
-  bool has_re;
-  regex_t re;
-  bool cur;           /* Q_TAG: its value for the series being read */
-} qcond;
-
-typedef struct qseries {
-  char *key;          /* canonical series key (owned) */
-  size_t key_len;
-  teuto_tag *tags;    /* parsed, sorted by key, into tag_buf */
-  size_t tag_count;
-  char *tag_buf;
-  teuto_str *gv;      /* per GROUP BY dimension: the tag's value, "" if missing */
-  size_t idx;         /* arrival order */
-  size_t row_first, row_count; /* public: its rows in the plan's cell table */
-  bool skip;          /* public: filtered out by the tag conditions */
-} qseries;
-
-typedef struct qplan {
-  qctx *q;
-  teuto_db *db;
-  const influxql_select *sel;
-  const char *meas;
-  bool pub;
-  const privacy_meas *pm;
-  qfield *schema;     /* raw: sorted by name; public: the published order */
-  size_t nschema;
-  int *schema_slot;   /* per schema field: its slot or -1 */
-  qfield *slots;      /* the fields the statement reads, sorted by name */
-  size_t nslots;
-  qcol *cols;
-  size_t ncols;
-  const char **colnames; /* "time", then each column's name */
-  bool agg;
-  int64_t from, to;   /* [from, to); to == INT64_MAX: unbounded */
-  int64_t every, offset; /* GROUP BY time; offset in [0, every) */
-  tz_zone *tz;
-  qcond *nodes;
-  size_t nnodes, node_cap;
-  qcond *where;       /* NULL: none */
-  teuto_str *dims;    /* GROUP BY tags, sorted */
-  size_t ndims;
-  qseries *series;
-  size_t nseries, series_cap;
-  int64_t (*win)[2];  /* read windows [a, b), ascending */
-  size_t nwin;
-  int64_t *ptimes;    /* public: cell times */
-  qcell *pcells;      /* public: nslots values per cell */
-  size_t prows, pcap;
-  char **reasons;     /* public: interned status reasons */
-  size_t nreasons;
-  char *scratch;      /* a NUL-terminated copy of a value for regexec */
-  size_t scratch_cap;
-  char **owned;
-  size_t nowned, owned_cap;
-} qplan;
 
 static char *plan_strdup(qplan *p, const char *s, size_t n) {
   if (p->nowned == p->owned_cap) {
@@ -384,7 +226,7 @@ static void series_free(qseries *s) {
   free(s->gv);
 }
 
-static void plan_free(qplan *p) {
+void query_plan_free(qplan *p) {
   for (size_t i = 0; i < p->nnodes; i++)
     if (p->nodes[i].has_re) regfree(&p->nodes[i].re);
   free(p->nodes);
@@ -402,7 +244,10 @@ static void plan_free(qplan *p) {
   free(p->pcells);
   for (size_t i = 0; i < p->nreasons; i++) free(p->reasons[i]);
   free(p->reasons);
-  free(p->scratch);
+  free(p->mf_types);
+  free(p->mf_slot);
+  free(p->mtp);
+  query_eval_free(&p->ev);
   for (size_t i = 0; i < p->nowned; i++) free(p->owned[i]);
   free(p->owned);
   tz_free(p->tz);
@@ -411,13 +256,13 @@ static void plan_free(qplan *p) {
 static int schema_find(const qplan *p, const char *name) {
   size_t n = strlen(name);
   for (size_t i = 0; i < p->nschema; i++)
-    if (name_cmp(p->schema[i].name, p->schema[i].len, name, n) == 0) return (int)i;
+    if (query_name_cmp(p->schema[i].name, p->schema[i].len, name, n) == 0) return (int)i;
   return -1;
 }
 
 static int cmp_qfield(const void *a, const void *b) {
   const qfield *x = a, *y = b;
-  return name_cmp(x->name, x->len, y->name, y->len);
+  return query_name_cmp(x->name, x->len, y->name, y->len);
 }
 
 /* The raw schema: the measurement's fields (names stable, series.h), sorted. */
@@ -427,40 +272,45 @@ static int schema_raw(qplan *p) {
   measurement *m = measurement_find(&db->reg, (teuto_str){p->meas, strlen(p->meas)});
   uint32_t n = m ? m->field_count : 0;
   p->schema = calloc(n ? n : 1, sizeof *p->schema);
-  if (p->schema)
-    for (uint32_t i = 0; i < n; i++)
-      p->schema[i] = (qfield){m->fields[i].name, m->fields[i].name_len, m->fields[i].type, 0};
+  p->mf_types = malloc(n ? n : 1);
+  if (p->schema && p->mf_types)
+    for (uint32_t i = 0; i < n; i++) {
+      p->schema[i] = (qfield){m->fields[i].name, m->fields[i].name_len, m->fields[i].type, 0,
+                              (int)i};
+      p->mf_types[i] = m->fields[i].type;
+    }
   pthread_mutex_unlock(&db->mu);
-  if (!p->schema) return fail(p->q, -ENOMEM, "out of memory");
-  if (!m) return fail(p->q, TEUTO_ENOTFOUND, "measurement not found: %.256s", p->meas);
+  if (!p->schema || !p->mf_types) return query_fail(p->q, -ENOMEM, "out of memory");
+  if (!m) return query_fail(p->q, TEUTO_ENOTFOUND, "measurement not found: %.256s", p->meas);
   p->nschema = n;
+  p->nmf = n;
   qsort(p->schema, n, sizeof *p->schema, cmp_qfield);
   return QGO;
 }
 
 /* What a rollup publishes (release.c decides each cell's values). */
-static int schema_public(qplan *p) {
+int query_schema_public(qplan *p) {
   const privacy_meas *pm = p->pm;
   size_t cap = 4 + (size_t)pm->measure_count * 6;
   p->schema = calloc(cap, sizeof *p->schema);
-  if (!p->schema) return fail(p->q, -ENOMEM, "out of memory");
+  if (!p->schema) return query_fail(p->q, -ENOMEM, "out of memory");
   unsigned mask = pm->aggregates;
   size_t n = 0;
-  if (mask & PRIVACY_AGG_COUNT) p->schema[n++] = (qfield){"count", 5, TEUTO_UINT, PC_COUNT};
+  if (mask & PRIVACY_AGG_COUNT) p->schema[n++] = (qfield){"count", 5, TEUTO_UINT, PC_COUNT, -1};
   if (pm->contributor >= 0 && (mask & PRIVACY_AGG_CONTRIBUTORS))
-    p->schema[n++] = (qfield){"contributors", 12, TEUTO_UINT, PC_CONTRIB};
+    p->schema[n++] = (qfield){"contributors", 12, TEUTO_UINT, PC_CONTRIB, -1};
   for (uint32_t k = 0; k < pm->measure_count; k++)
     for (int a = 0; a < 6; a++) {
       if (!(mask & (1u << a))) continue;
       char name[TEUTO_NAME_MAX + 16];
       int len = snprintf(name, sizeof name, "%s_%s", pm->measures[k], PUB_AGGS[a]);
       char *c = plan_strdup(p, name, (size_t)len);
-      if (!c) return fail(p->q, -ENOMEM, "out of memory");
+      if (!c) return query_fail(p->q, -ENOMEM, "out of memory");
       p->schema[n++] = (qfield){c, (size_t)len, a == 0 ? TEUTO_UINT : TEUTO_FLOAT,
-                                PC_MEASURE + (int)k * 8 + a};
+                                PC_MEASURE + (int)k * 8 + a, -1};
     }
-  p->schema[n++] = (qfield){"status", 6, TEUTO_STRING, PC_STATUS};
-  p->schema[n++] = (qfield){"status_reason", 13, TEUTO_STRING, PC_REASON};
+  p->schema[n++] = (qfield){"status", 6, TEUTO_STRING, PC_STATUS, -1};
+  p->schema[n++] = (qfield){"status_reason", 13, TEUTO_STRING, PC_REASON, -1};
   p->nschema = n;
   return QGO;
 }
@@ -511,7 +361,7 @@ static int collect_series(void *ctx, teuto_str key) {
 
 static teuto_str tag_value(const qseries *s, const char *key, size_t klen) {
   for (size_t i = 0; i < s->tag_count; i++)
-    if (name_cmp(s->tags[i].key.ptr, s->tags[i].key.len, key, klen) == 0) return s->tags[i].value;
+    if (query_name_cmp(s->tags[i].key.ptr, s->tags[i].key.len, key, klen) == 0) return s->tags[i].value;
   return (teuto_str){"", 0};
 }
 
@@ -524,7 +374,7 @@ static bool is_tag(const qplan *p, const char *name) {
   }
   for (size_t i = 0; i < p->nseries; i++)
     for (size_t t = 0; t < p->series[i].tag_count; t++)
-      if (name_cmp(p->series[i].tags[t].key.ptr, p->series[i].tags[t].key.len, name, n) == 0)
+      if (query_name_cmp(p->series[i].tags[t].key.ptr, p->series[i].tags[t].key.len, name, n) == 0)
         return true;
   return false;
 }
@@ -601,25 +451,25 @@ static size_t cond_count(const influxql_cond *c, int depth) {
 static int cond_compile(qplan *p, const influxql_cond *c, int depth, qcond **out) {
   qctx *q = p->q;
   if (!c || depth > INFLUXQL_DEPTH_MAX * 4 || p->nnodes == p->node_cap)
-    return fail(q, TEUTO_EINVAL, "malformed condition");
+    return query_fail(q, TEUTO_EINVAL, "malformed condition");
   qcond *n = &p->nodes[p->nnodes++];
   memset(n, 0, sizeof *n);
   n->sidx = n->slot = -1;
   *out = n;
   if (c->kind == IQL_AND || c->kind == IQL_OR) {
     if (c->kind == IQL_OR && cond_has_time(c))
-      return fail(q, TEUTO_EINVAL, "time conditions combined with OR are not supported "
+      return query_fail(q, TEUTO_EINVAL, "time conditions combined with OR are not supported "
                                    "(at char %zu)", c->pos + 1);
     n->kind = c->kind == IQL_AND ? Q_AND : Q_OR;
     int rc = cond_compile(p, c->lhs, depth + 1, &n->l);
     return rc ? rc : cond_compile(p, c->rhs, depth + 1, &n->r);
   }
-  if (c->kind != IQL_CMP || !c->ident) return fail(q, TEUTO_EINVAL, "malformed condition");
+  if (c->kind != IQL_CMP || !c->ident) return query_fail(q, TEUTO_EINVAL, "malformed condition");
   const influxql_lit *l = &c->lit;
   if (ident_is_time(c->ident)) {
     int64_t t;
     if (!lit_time(l, &t))
-      return fail(q, TEUTO_EINVAL, "invalid time in condition at char %zu", c->pos + 1);
+      return query_fail(q, TEUTO_EINVAL, "invalid time in condition at char %zu", c->pos + 1);
     switch (c->op) {
     case IQL_GE: p->from = TEUTO_MAX(p->from, t); break;
     case IQL_GT: p->from = TEUTO_MAX(p->from, t == INT64_MAX ? t : t + 1); break;
@@ -630,23 +480,23 @@ static int cond_compile(qplan *p, const influxql_cond *c, int depth, qcond **out
       p->to = TEUTO_MIN(p->to, t == INT64_MAX ? t : t + 1);
       break;
     default:
-      return fail(q, TEUTO_EINVAL, "time supports = < <= > >= only (at char %zu)", c->pos + 1);
+      return query_fail(q, TEUTO_EINVAL, "time supports = < <= > >= only (at char %zu)", c->pos + 1);
     }
     n->kind = Q_TRUE;
     return QGO;
   }
   bool re_op = c->op == IQL_MATCH || c->op == IQL_NMATCH;
   if (re_op != (l->kind == IQL_LIT_REGEX))
-    return fail(q, TEUTO_EINVAL, "=~ and !~ need a /regular expression/, and a regular "
+    return query_fail(q, TEUTO_EINVAL, "=~ and !~ need a /regular expression/, and a regular "
                                  "expression needs them (at char %zu)", c->pos + 1);
   if (l->kind == IQL_LIT_REGEX) {
     if (!l->str || strlen(l->str) != l->str_len)
-      return fail(q, TEUTO_EINVAL, "invalid regular expression at char %zu", c->pos + 1);
+      return query_fail(q, TEUTO_EINVAL, "invalid regular expression at char %zu", c->pos + 1);
     int rc = regcomp(&n->re, l->str, REG_EXTENDED | REG_NOSUB);
     if (rc) {
       char m[96];
       regerror(rc, NULL, m, sizeof m);
-      return fail(q, TEUTO_EINVAL, "invalid regular expression at char %zu: %s", c->pos + 1, m);
+      return query_fail(q, TEUTO_EINVAL, "invalid regular expression at char %zu: %s", c->pos + 1, m);
     }
     n->has_re = true;
   }
@@ -671,71 +521,93 @@ static bool op_result(influxql_op op, int cmp) {
   }
 }
 
-static bool rx_match(qplan *p, const qcond *c, const char *s, size_t n) {
-  if (n >= p->scratch_cap) n = p->scratch_cap - 1; /* both maxima fit; defensive */
-  memcpy(p->scratch, s, n);
-  p->scratch[n] = 0;
-  bool m = regexec(&c->re, p->scratch, 0, NULL, 0) == 0;
+static bool rx_match(qeval *ev, const qcond *c, const char *s, size_t n) {
+  if (n >= ev->scratch_cap) n = ev->scratch_cap - 1; /* both maxima fit; defensive */
+  memcpy(ev->scratch, s, n);
+  ev->scratch[n] = 0;
+  bool m = regexec(&c->re, ev->scratch, 0, NULL, 0) == 0;
   return c->op == IQL_MATCH ? m : !m;
 }
 
-static bool tag_match(qplan *p, const qcond *c, const qseries *s) {
+static bool tag_match(qeval *ev, const qcond *c, const qseries *s) {
   teuto_str v = tag_value(s, c->ident, c->ident_len);
-  if (c->has_re) return rx_match(p, c, v.ptr, v.len);
+  if (c->has_re) return rx_match(ev, c, v.ptr, v.len);
   if (c->lit->kind == IQL_LIT_STRING)
-    return op_result(c->op, name_cmp(v.ptr, v.len, c->lit->str, c->lit->str_len));
+    return op_result(c->op, query_name_cmp(v.ptr, v.len, c->lit->str, c->lit->str_len));
   return false; /* a tag is a string: any other literal never compares */
 }
 
-static bool field_match(qplan *p, const qcond *c, const qcell *v) {
+static bool field_match(qeval *ev, const qcond *c, const qcell *v) {
   const influxql_lit *l = c->lit;
   if (!v->type) return false;
-  if (c->has_re) return v->type == TEUTO_STRING && rx_match(p, c, v->v.s, v->len);
-  if (is_numeric(v->type) && (l->kind == IQL_LIT_NUMBER || l->kind == IQL_LIT_INTEGER)) {
+  if (c->has_re) return v->type == TEUTO_STRING && rx_match(ev, c, v->v.s, v->len);
+  if (query_is_numeric(v->type) && (l->kind == IQL_LIT_NUMBER || l->kind == IQL_LIT_INTEGER)) {
     int cmp;
     if (l->kind == IQL_LIT_INTEGER && v->type == TEUTO_INT) {
       cmp = (v->v.i > l->integer) - (v->v.i < l->integer);
     } else if (l->kind == IQL_LIT_INTEGER && v->type == TEUTO_UINT) {
       cmp = l->integer < 0 ? 1 : (v->v.u > (uint64_t)l->integer) - (v->v.u < (uint64_t)l->integer);
     } else {
-      double a = cell_f(v), b = l->kind == IQL_LIT_INTEGER ? (double)l->integer : l->number;
+      double a = query_cell_f(v), b = l->kind == IQL_LIT_INTEGER ? (double)l->integer : l->number;
       if (isnan(a) || isnan(b)) return c->op == IQL_NE;
       cmp = (a > b) - (a < b);
     }
     return op_result(c->op, cmp);
   }
   if (v->type == TEUTO_STRING && l->kind == IQL_LIT_STRING)
-    return op_result(c->op, name_cmp(v->v.s, v->len, l->str, l->str_len));
+    return op_result(c->op, query_name_cmp(v->v.s, v->len, l->str, l->str_len));
   if (v->type == TEUTO_BOOL && l->kind == IQL_LIT_BOOL && (c->op == IQL_EQ || c->op == IQL_NE))
     return op_result(c->op, (int)v->v.i - (l->boolean != 0));
   return false;
 }
 
-/* Decides the tag comparisons for series s (remembered in the nodes for cond_row) and
- * returns the tree's value given the tags: CF, CT, or CU (depends on the row's fields). */
-static int cond_tags(qplan *p, qcond *c, const qseries *s) {
+int query_eval_init(qeval *ev, const qplan *p) {
+  memset(ev, 0, sizeof *ev);
+  ev->p = p;
+  ev->scratch_cap = TEUTO_MAX(TEUTO_SERIES_KEY_MAX, TEUTO_STRING_MAX) + 1;
+  ev->scratch = malloc(ev->scratch_cap);
+  ev->cur = calloc(p->nnodes ? p->nnodes : 1, sizeof *ev->cur);
+  if (!ev->scratch || !ev->cur) {
+    query_eval_free(ev);
+    return -ENOMEM;
+  }
+  return 0;
+}
+
+void query_eval_free(qeval *ev) {
+  free(ev->scratch);
+  free(ev->cur);
+  ev->scratch = NULL;
+  ev->cur = NULL;
+}
+
+int query_cond_tags(qeval *ev, const qcond *c, const qseries *s) {
   switch (c->kind) {
   case Q_TRUE: return CT;
   case Q_FIELD: return CU;
-  case Q_TAG: c->cur = tag_match(p, c, s); return c->cur ? CT : CF;
+  case Q_TAG: {
+    bool m = tag_match(ev, c, s);
+    ev->cur[c - ev->p->nodes] = m;
+    return m ? CT : CF;
+  }
   case Q_AND: {
-    int l = cond_tags(p, c->l, s), r = cond_tags(p, c->r, s);
+    int l = query_cond_tags(ev, c->l, s), r = query_cond_tags(ev, c->r, s);
     return l == CF || r == CF ? CF : l == CT && r == CT ? CT : CU;
   }
   default: {
-    int l = cond_tags(p, c->l, s), r = cond_tags(p, c->r, s);
+    int l = query_cond_tags(ev, c->l, s), r = query_cond_tags(ev, c->r, s);
     return l == CT || r == CT ? CT : l == CF && r == CF ? CF : CU;
   }
   }
 }
 
-static bool cond_row(qplan *p, const qcond *c, const qcell *slots) {
+bool query_cond_row(qeval *ev, const qcond *c, const qcell *slots) {
   switch (c->kind) {
   case Q_TRUE: return true;
-  case Q_TAG: return c->cur;
-  case Q_FIELD: return c->slot >= 0 && field_match(p, c, &slots[c->slot]);
-  case Q_AND: return cond_row(p, c->l, slots) && cond_row(p, c->r, slots);
-  default: return cond_row(p, c->l, slots) || cond_row(p, c->r, slots);
+  case Q_TAG: return ev->cur[c - ev->p->nodes];
+  case Q_FIELD: return c->slot >= 0 && field_match(ev, c, &slots[c->slot]);
+  case Q_AND: return query_cond_row(ev, c->l, slots) && query_cond_row(ev, c->r, slots);
+  default: return query_cond_row(ev, c->l, slots) || query_cond_row(ev, c->r, slots);
   }
 }
 
@@ -763,7 +635,7 @@ static uint8_t agg_otype(influxql_agg a, uint8_t ftype) {
 
 static int col_add(qplan *p, int kind, influxql_agg agg, const char *field, double pct,
                    const char *name) {
-  if (p->ncols == QUERY_COLS_MAX) return fail(p->q, TEUTO_ELIMIT, "too many columns");
+  if (p->ncols == QUERY_COLS_MAX) return query_fail(p->q, TEUTO_ELIMIT, "too many columns");
   qcol *c = &p->cols[p->ncols];
   memset(c, 0, sizeof *c);
   c->kind = kind;
@@ -778,12 +650,12 @@ static int col_add(qplan *p, int kind, influxql_agg agg, const char *field, doub
       c->ftype = p->schema[c->sidx].type;
     }
   }
-  if (kind == COL_AGG && c->ftype && !agg_any_type(agg) && !is_numeric(c->ftype))
-    return fail(p->q, TEUTO_ETYPE, "unsupported type: %s() of %s field '%.256s'", agg_name(agg),
-                type_name(c->ftype), field);
+  if (kind == COL_AGG && c->ftype && !agg_any_type(agg) && !query_is_numeric(c->ftype))
+    return query_fail(p->q, TEUTO_ETYPE, "unsupported type: %s() of %s field '%.256s'", agg_name(agg),
+                query_type_name(c->ftype), field);
   c->otype = agg_otype(agg, c->ftype);
   c->name = strdup(name);
-  if (!c->name) return fail(p->q, -ENOMEM, "out of memory");
+  if (!c->name) return query_fail(p->q, -ENOMEM, "out of memory");
   p->ncols++;
   return QGO;
 }
@@ -793,7 +665,7 @@ static int plan_columns(qplan *p) {
   int rc;
   bool any_agg = false, any_raw = false;
   p->cols = calloc(QUERY_COLS_MAX, sizeof *p->cols);
-  if (!p->cols) return fail(p->q, -ENOMEM, "out of memory");
+  if (!p->cols) return query_fail(p->q, -ENOMEM, "out of memory");
   for (uint32_t i = 0; i < sel->field_count; i++) {
     const influxql_field *f = &sel->fields[i];
     if (f->agg == IQL_AGG_NONE) {
@@ -812,7 +684,7 @@ static int plan_columns(qplan *p) {
     any_agg = true;
     if (!f->name) { /* agg(*): every field of a type it takes, "<agg>_<field>" */
       for (size_t k = 0; k < p->nschema; k++) {
-        if (!agg_any_type(f->agg) && !is_numeric(p->schema[k].type)) continue;
+        if (!agg_any_type(f->agg) && !query_is_numeric(p->schema[k].type)) continue;
         char name[2 * TEUTO_NAME_MAX + 16];
         snprintf(name, sizeof name, "%s_%s", f->alias ? f->alias : agg_name(f->agg),
                  p->schema[k].name);
@@ -821,20 +693,20 @@ static int plan_columns(qplan *p) {
       continue;
     }
     if (schema_find(p, f->name) < 0 && is_tag(p, f->name))
-      return fail(p->q, TEUTO_EINVAL, "%s() of tag '%.256s': aggregates take fields",
+      return query_fail(p->q, TEUTO_EINVAL, "%s() of tag '%.256s': aggregates take fields",
                   agg_name(f->agg), f->name);
     if ((rc = col_add(p, COL_AGG, f->agg, f->name, f->percentile,
                       f->alias ? f->alias : agg_name(f->agg))))
       return rc;
   }
   if (any_agg && any_raw)
-    return fail(p->q, TEUTO_EINVAL, "mixing aggregate and non-aggregate queries is not supported");
+    return query_fail(p->q, TEUTO_EINVAL, "mixing aggregate and non-aggregate queries is not supported");
   p->agg = any_agg;
   if (!p->agg && p->sel->group_time_ns)
-    return fail(p->q, TEUTO_EINVAL, "GROUP BY time requires an aggregate function");
+    return query_fail(p->q, TEUTO_EINVAL, "GROUP BY time requires an aggregate function");
   bool any_field = false;
   for (size_t i = 0; i < p->ncols; i++) any_field |= p->cols[i].kind != COL_TAG;
-  if (!any_field) return fail(p->q, TEUTO_EINVAL, "at least 1 non-time field must be queried");
+  if (!any_field) return query_fail(p->q, TEUTO_EINVAL, "at least 1 non-time field must be queried");
   /* public raw rows always say whether a cell was suppressed and why */
   if (p->pub && !p->agg) {
     const char *st[2] = {"status", "status_reason"};
@@ -847,7 +719,7 @@ static int plan_columns(qplan *p) {
   }
   /* output names: a repeated name gets _1, _2, ... (InfluxDB) */
   p->colnames = calloc(p->ncols + 1, sizeof *p->colnames);
-  if (!p->colnames) return fail(p->q, -ENOMEM, "out of memory");
+  if (!p->colnames) return query_fail(p->q, -ENOMEM, "out of memory");
   p->colnames[0] = "time";
   for (size_t i = 0; i < p->ncols; i++) {
     unsigned seen = 0;
@@ -856,7 +728,7 @@ static int plan_columns(qplan *p) {
       char name[TEUTO_NAME_MAX * 2 + 32];
       snprintf(name, sizeof name, "%s_%u", p->cols[i].name, seen);
       char *c = plan_strdup(p, name, strlen(name));
-      if (!c) return fail(p->q, -ENOMEM, "out of memory");
+      if (!c) return query_fail(p->q, -ENOMEM, "out of memory");
       p->colnames[i + 1] = c;
     } else {
       p->colnames[i + 1] = p->cols[i].name;
@@ -869,9 +741,9 @@ static int plan_columns(qplan *p) {
 static int plan_slots(qplan *p) {
   p->schema_slot = malloc((p->nschema ? p->nschema : 1) * sizeof *p->schema_slot);
   p->slots = calloc(p->nschema ? p->nschema : 1, sizeof *p->slots);
-  if (!p->schema_slot || !p->slots) return fail(p->q, -ENOMEM, "out of memory");
+  if (!p->schema_slot || !p->slots) return query_fail(p->q, -ENOMEM, "out of memory");
   bool *used = calloc(p->nschema ? p->nschema : 1, 1);
-  if (!used) return fail(p->q, -ENOMEM, "out of memory");
+  if (!used) return query_fail(p->q, -ENOMEM, "out of memory");
   for (size_t i = 0; i < p->ncols; i++)
     if (p->cols[i].sidx >= 0) used[p->cols[i].sidx] = true;
   for (size_t i = 0; i < p->nnodes; i++)
@@ -889,6 +761,14 @@ static int plan_slots(qplan *p) {
     if (p->cols[i].sidx >= 0) p->cols[i].slot = p->schema_slot[p->cols[i].sidx];
   for (size_t i = 0; i < p->nnodes; i++)
     if (p->nodes[i].kind == Q_FIELD) p->nodes[i].slot = p->schema_slot[p->nodes[i].sidx];
+  if (!p->pub) { /* the slot of each measurement field, for reading blocks (query_scan.c) */
+    if (!(p->mf_slot = malloc((p->nmf ? p->nmf : 1) * sizeof *p->mf_slot)))
+      return query_fail(p->q, -ENOMEM, "out of memory");
+    for (uint32_t f = 0; f < p->nmf; f++) p->mf_slot[f] = -1;
+    for (size_t i = 0; i < p->nschema; i++)
+      if (p->schema[i].mf >= 0 && (uint32_t)p->schema[i].mf < p->nmf)
+        p->mf_slot[p->schema[i].mf] = p->schema_slot[i];
+  }
   return QGO;
 }
 
@@ -897,34 +777,29 @@ static int plan_slots(qplan *p) {
 static int64_t win_start(const qplan *p, int64_t t) {
   int64_t d = p->every;
   __int128 u = (__int128)t - p->offset;
-  int64_t zone = p->tz ? tz_off_ns(p->tz, clamp128(u)) : 0;
+  int64_t zone = p->tz ? tz_off_ns(p->tz, query_clamp128(u)) : 0;
   __int128 dt = (u + zone) % d;
   if (dt < 0) dt += d;
   __int128 start = u - dt + p->offset;
   if (p->tz) {
     /* the zone may have changed between the bucket's start and t: adjust by the change
      * unless it is as long as a bucket (then buckets stay evenly spaced) */
-    int64_t o = zone - tz_off_ns(p->tz, clamp128(start));
+    int64_t o = zone - tz_off_ns(p->tz, query_clamp128(start));
     if (o != 0 && (o < 0 ? -o : o) < d) start += o;
   }
-  return clamp128(start);
+  return query_clamp128(start);
 }
 
 /* The start of the bucket after the one starting at s (INT64_MAX: none). */
-static int64_t bucket_next(const qplan *p, int64_t s) {
+int64_t query_bucket_next(const qplan *p, int64_t s) {
   if (s > INT64_MAX - p->every) return INT64_MAX;
   if (!p->tz) return s + p->every;
   /* a local day is 23 to 25 hours: probe past the bucket's end in quarter hours */
   for (int k = 0; k < 16; k++) {
-    int64_t c = win_start(p, clamp128((__int128)s + p->every + (__int128)k * 900 * NS_PER_S));
+    int64_t c = win_start(p, query_clamp128((__int128)s + p->every + (__int128)k * 900 * NS_PER_S));
     if (c > s) return c;
   }
   return s + p->every;
-}
-
-/* The start of the bucket before the one starting at s (INT64_MIN: none). */
-static int64_t bucket_prev(const qplan *p, int64_t s) {
-  return s == INT64_MIN ? INT64_MIN : win_start(p, s - 1);
 }
 
 /* ---- reading: windows and cursors ---- */
@@ -936,6 +811,11 @@ typedef struct ival {
 static int cmp_ival(const void *a, const void *b) {
   const ival *x = a, *y = b;
   return (x->lo > y->lo) - (x->lo < y->lo);
+}
+
+static int cmp_i64(const void *a, const void *b) {
+  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+  return (x > y) - (x < y);
 }
 
 static int ival_push(ival **v, size_t *n, size_t *cap, int64_t lo, int64_t hi) {
@@ -955,7 +835,7 @@ static int ival_push(ival **v, size_t *n, size_t *cap, int64_t lo, int64_t hi) {
 static int plan_windows(qplan *p) {
   if (p->pub || p->from >= p->to) {
     p->win = malloc(sizeof *p->win);
-    if (!p->win) return fail(p->q, -ENOMEM, "out of memory");
+    if (!p->win) return query_fail(p->q, -ENOMEM, "out of memory");
     p->win[0][0] = p->from;
     p->win[0][1] = p->to;
     p->nwin = p->from < p->to;
@@ -964,7 +844,7 @@ static int plan_windows(qplan *p) {
   teuto_db *db = p->db;
   int64_t width = db->opt.partition_duration_ns > 0 ? db->opt.partition_duration_ns : 86400 * NS_PER_S;
   ival *iv = NULL;
-  size_t n = 0, cap = 0;
+  size_t n = 0, cap = 0, mtp_cap = 0;
   int rc = 0;
   pthread_mutex_lock(&db->mu);
   measurement *m = measurement_find(&db->reg, (teuto_str){p->meas, strlen(p->meas)});
@@ -983,15 +863,29 @@ static int plan_windows(qplan *p) {
       int64_t ps = ms->partition_start_ns;
       if (ps == last) continue; /* most lists hold a partition's series together */
       last = ps;
-      rc = ival_push(&iv, &n, &cap, ps, clamp128((__int128)ps + width - 1));
+      rc = ival_push(&iv, &n, &cap, ps, query_clamp128((__int128)ps + width - 1));
+      if (rc == 0 && p->nmtp == mtp_cap) { /* the memtable partitions, for query_scan.c */
+        mtp_cap = mtp_cap ? mtp_cap * 2 : 16;
+        int64_t *x = realloc(p->mtp, mtp_cap * sizeof *x);
+        if (x) p->mtp = x;
+        else rc = -ENOMEM;
+      }
+      if (rc == 0) p->mtp[p->nmtp++] = ps;
     }
   }
   pthread_mutex_unlock(&db->mu);
   if (rc) {
     free(iv);
-    return fail(p->q, rc, "out of memory");
+    return query_fail(p->q, rc, "out of memory");
   }
   if (n > 1) qsort(iv, n, sizeof *iv, cmp_ival);
+  if (p->nmtp > 1) {
+    qsort(p->mtp, p->nmtp, sizeof *p->mtp, cmp_i64);
+    size_t u = 1;
+    for (size_t i = 1; i < p->nmtp; i++)
+      if (p->mtp[i] != p->mtp[u - 1]) p->mtp[u++] = p->mtp[i];
+    p->nmtp = u;
+  }
   int64_t to_incl = p->to == INT64_MAX ? INT64_MAX : p->to - 1;
   size_t nw = 0, wcap = 0;
   for (size_t i = 0; i < n;) {
@@ -1000,14 +894,14 @@ static int plan_windows(qplan *p) {
     lo = TEUTO_MAX(lo, p->from);
     hi = TEUTO_MIN(hi, to_incl);
     for (int64_t a = lo; a <= hi;) {
-      int64_t pend = clamp128((__int128)partition_of(a, width) + width - 1);
+      int64_t pend = query_clamp128((__int128)partition_of(a, width) + width - 1);
       int64_t b = TEUTO_MIN(pend, hi);
       if (nw == wcap) {
         wcap = wcap ? wcap * 2 : 16;
         void *x = realloc(p->win, wcap * sizeof *p->win);
         if (!x) {
           free(iv);
-          return fail(p->q, -ENOMEM, "out of memory");
+          return query_fail(p->q, -ENOMEM, "out of memory");
         }
         p->win = x;
       }
@@ -1023,13 +917,7 @@ static int plan_windows(qplan *p) {
   return QGO;
 }
 
-typedef struct qcursor {
-  teuto_iter *it;
-  size_t pos, end;    /* public rows */
-  int64_t a, b;
-} qcursor;
-
-static int cur_open(qplan *p, const qseries *s, int64_t a, int64_t b, qcursor *c) {
+int query_cur_open(qplan *p, const qseries *s, int64_t a, int64_t b, qcursor *c) {
   memset(c, 0, sizeof *c);
   c->a = a;
   c->b = b;
@@ -1043,7 +931,7 @@ static int cur_open(qplan *p, const qseries *s, int64_t a, int64_t b, qcursor *c
 
 /* The next row: time and slot values (strings borrowed until cur_close). 1, 0 at the end,
  * or a read error. */
-static int cur_next(qplan *p, qcursor *c, int64_t *t, qcell *slots) {
+int query_cur_next(qplan *p, qcursor *c, int64_t *t, qcell *slots) {
   if (p->pub) {
     for (; c->pos < c->end; c->pos++) {
       int64_t x = p->ptimes[c->pos];
@@ -1064,7 +952,7 @@ static int cur_next(qplan *p, qcursor *c, int64_t *t, qcell *slots) {
   size_t i = 0, j = 0; /* both sorted by name: a merge */
   while (i < row.field_count && j < p->nslots) {
     const teuto_field *f = &row.fields[i];
-    int cmp = name_cmp(f->key.ptr, f->key.len, p->slots[j].name, p->slots[j].len);
+    int cmp = query_name_cmp(f->key.ptr, f->key.len, p->slots[j].name, p->slots[j].len);
     if (cmp < 0) {
       i++;
     } else if (cmp > 0) {
@@ -1077,7 +965,7 @@ static int cur_next(qplan *p, qcursor *c, int64_t *t, qcell *slots) {
   return 1;
 }
 
-static void cur_close(qcursor *c) {
+void query_cur_close(qcursor *c) {
   teuto_iter_close(c->it);
   c->it = NULL;
 }
@@ -1110,7 +998,7 @@ static int pub_cell(void *ctx, const teuto_rollup_cell *c) {
   if (!x->cur || x->cur->key_len != (size_t)klen || memcmp(x->cur->key, x->keybuf, (size_t)klen)) {
     if ((x->rc = series_add(p, x->keybuf, (size_t)klen, &x->cur))) return x->rc;
     x->cur->row_first = p->prows;
-    x->cur->skip = p->where && cond_tags(p, p->where, x->cur) == CF;
+    x->cur->skip = p->where && query_cond_tags(&p->ev, p->where, x->cur) == CF;
   }
   if (x->cur->skip) return 0;
   if (p->prows == QUERY_PUBLIC_CELLS_MAX) return x->rc = TEUTO_ELIMIT;
@@ -1157,23 +1045,23 @@ static int pub_cell(void *ctx, const teuto_rollup_cell *c) {
 
 static int read_public(qplan *p) {
   pubctx x = {p, malloc(TEUTO_SERIES_KEY_MAX + 1), NULL, 0};
-  if (!x.keybuf) return fail(p->q, -ENOMEM, "out of memory");
+  if (!x.keybuf) return query_fail(p->q, -ENOMEM, "out of memory");
   int rc = p->from < p->to ? teuto_rollup_read(p->db, p->meas, p->from, p->to,
                                                TEUTO_ROLLUP_PUBLIC, pub_cell, &x)
                            : 0;
   free(x.keybuf);
   if (x.rc) rc = x.rc;
   if (rc == TEUTO_ELIMIT && x.rc == TEUTO_ELIMIT)
-    return fail(p->q, rc, "more than %u rollup cells in the range: narrow it",
+    return query_fail(p->q, rc, "more than %u rollup cells in the range: narrow it",
                 QUERY_PUBLIC_CELLS_MAX);
   if (rc == TEUTO_ELIMIT)
-    return fail(p->q, rc, "privacy budget of a day in the range is spent");
+    return query_fail(p->q, rc, "privacy budget of a day in the range is spent");
   if (rc == TEUTO_EINVAL)
-    return fail(p->q, rc, "this rollup is released with differential privacy: the query "
+    return query_fail(p->q, rc, "this rollup is released with differential privacy: the query "
                           "needs a time range bounded on both sides");
   if (rc == TEUTO_ENOTFOUND) return QGO; /* no cell closed yet */
-  if (rc == -ENOMEM) return fail(p->q, rc, "out of memory");
-  if (rc) return fail_rc(p->q, rc);
+  if (rc == -ENOMEM) return query_fail(p->q, rc, "out of memory");
+  if (rc) return query_fail_rc(p->q, rc);
   /* drop the filtered series */
   size_t n = 0;
   for (size_t i = 0; i < p->nseries; i++) {
@@ -1188,17 +1076,17 @@ static int read_public(qplan *p) {
 
 static int cmp_tstr(const void *a, const void *b) {
   const teuto_str *x = a, *y = b;
-  return name_cmp(x->ptr, x->len, y->ptr, y->len);
+  return query_name_cmp(x->ptr, x->len, y->ptr, y->len);
 }
 
 static int cmp_series(const void *a, const void *b, void *ctx) {
   const qseries *x = a, *y = b;
   size_t nd = *(const size_t *)ctx;
   for (size_t i = 0; i < nd; i++) {
-    int c = name_cmp(x->gv[i].ptr, x->gv[i].len, y->gv[i].ptr, y->gv[i].len);
+    int c = query_name_cmp(x->gv[i].ptr, x->gv[i].len, y->gv[i].ptr, y->gv[i].len);
     if (c) return c;
   }
-  int c = name_cmp(x->key, x->key_len, y->key, y->key_len);
+  int c = query_name_cmp(x->key, x->key_len, y->key, y->key_len);
   return c ? c : (x->idx > y->idx) - (x->idx < y->idx);
 }
 
@@ -1208,7 +1096,7 @@ static int plan_groups(qplan *p) {
   if (sel->group_all_tags)
     for (size_t i = 0; i < p->nseries; i++) cap += p->series[i].tag_count;
   p->dims = malloc((cap ? cap : 1) * sizeof *p->dims);
-  if (!p->dims) return fail(p->q, -ENOMEM, "out of memory");
+  if (!p->dims) return query_fail(p->q, -ENOMEM, "out of memory");
   size_t n = 0;
   if (sel->group_all_tags) {
     for (size_t i = 0; i < p->nseries; i++)
@@ -1225,7 +1113,7 @@ static int plan_groups(qplan *p) {
   for (size_t i = 0; i < p->nseries; i++) {
     qseries *s = &p->series[i];
     s->gv = malloc((u ? u : 1) * sizeof *s->gv);
-    if (!s->gv) return fail(p->q, -ENOMEM, "out of memory");
+    if (!s->gv) return query_fail(p->q, -ENOMEM, "out of memory");
     for (size_t d = 0; d < u; d++) s->gv[d] = tag_value(s, p->dims[d].ptr, p->dims[d].len);
   }
   /* the dims may point into series tag buffers: those stay where they are while sorting */
@@ -1233,9 +1121,9 @@ static int plan_groups(qplan *p) {
   return QGO;
 }
 
-static bool same_group(const qplan *p, const qseries *a, const qseries *b) {
+bool query_same_group(const qplan *p, const qseries *a, const qseries *b) {
   for (size_t d = 0; d < p->ndims; d++)
-    if (name_cmp(a->gv[d].ptr, a->gv[d].len, b->gv[d].ptr, b->gv[d].len)) return false;
+    if (query_name_cmp(a->gv[d].ptr, a->gv[d].len, b->gv[d].ptr, b->gv[d].len)) return false;
   return true;
 }
 
@@ -1294,22 +1182,22 @@ static int raw_fill(qplan *p, size_t g0, size_t g1, int64_t a, int64_t b, rawbuf
                     qcell *slots) {
   for (size_t si = g0; si < g1; si++) {
     qseries *s = &p->series[si];
-    int tv = p->where ? cond_tags(p, p->where, s) : CT;
+    int tv = p->where ? query_cond_tags(&p->ev, p->where, s) : CT;
     if (tv == CF) continue;
     qcursor c;
-    int rc = cur_open(p, s, a, b, &c);
-    if (rc) return fail_rc(p->q, rc);
+    int rc = query_cur_open(p, s, a, b, &c);
+    if (rc) return query_fail_rc(p->q, rc);
     int64_t t;
-    while ((rc = cur_next(p, &c, &t, slots)) == 1) {
-      if (tv == CU && !cond_row(p, p->where, slots)) continue;
+    while ((rc = query_cur_next(p, &c, &t, slots)) == 1) {
+      if (tv == CU && !query_cond_row(&p->ev, p->where, slots)) continue;
       bool any = false;
       for (size_t k = 0; k < p->ncols && !any; k++)
         any = p->cols[k].kind == COL_FIELD && p->cols[k].slot >= 0 && slots[p->cols[k].slot].type;
       if (!any) continue;
       if ((rc = rawbuf_add(p, buf, t, (uint32_t)(si - g0), slots))) break;
     }
-    cur_close(&c);
-    if (rc < 0) return rc == -ENOMEM ? fail(p->q, rc, "out of memory") : fail_rc(p->q, rc);
+    query_cur_close(&c);
+    if (rc < 0) return rc == -ENOMEM ? query_fail(p->q, rc, "out of memory") : query_fail_rc(p->q, rc);
     if (rawbuf_bytes(p, buf) > query_window_bytes_max && (__int128)b - a > 1 && !p->pub)
       return QDONE;
   }
@@ -1331,10 +1219,10 @@ static int raw_emit(qplan *p, size_t g0, rawbuf *buf, qout *o, teuto_value *vals
         teuto_str v = tag_value(s, col->field, strlen(col->field));
         if (v.len) vals[c + 1] = (teuto_value){.type = TEUTO_STRING, .v.s = v};
       } else if (col->slot >= 0) {
-        vals[c + 1] = cell_value(&cells[col->slot], (const char *)buf->arena.data);
+        vals[c + 1] = query_cell_value(&cells[col->slot], (const char *)buf->arena.data);
       }
     }
-    int rc = out_row(p->q, o, vals);
+    int rc = query_out_row(p->q, o, vals);
     if (rc) return rc;
   }
   return QGO;
@@ -1345,7 +1233,7 @@ static int run_raw_group(qplan *p, size_t g0, size_t g1, qout *o, teuto_value *v
   rawbuf buf = {0};
   size_t cap = p->nwin + 64, n = 0;
   int64_t (*stack)[2] = malloc(cap * sizeof *stack);
-  if (!stack) return fail(p->q, -ENOMEM, "out of memory");
+  if (!stack) return query_fail(p->q, -ENOMEM, "out of memory");
   bool desc = p->sel->order_desc;
   /* a stack of windows: the next one to read on top */
   for (size_t i = 0; i < p->nwin; i++) {
@@ -1361,12 +1249,12 @@ static int run_raw_group(qplan *p, size_t g0, size_t g1, qout *o, teuto_value *v
     buf.arena.len = 0;
     rc = raw_fill(p, g0, g1, a, b, &buf, slots);
     if (rc == QDONE) { /* too big: read the halves, in output order */
-      int64_t mid = clamp128(((__int128)a + b) / 2);
+      int64_t mid = query_clamp128(((__int128)a + b) / 2);
       if (n + 2 > cap) {
         cap = cap * 2 + 2;
         void *x = realloc(stack, cap * sizeof *stack);
         if (!x) {
-          rc = fail(p->q, -ENOMEM, "out of memory");
+          rc = query_fail(p->q, -ENOMEM, "out of memory");
           break;
         }
         stack = x;
@@ -1389,463 +1277,18 @@ static int run_raw_group(qplan *p, size_t g0, size_t g1, qout *o, teuto_value *v
   return rc;
 }
 
-/* ---- aggregates ---- */
+/* ---- aggregates: reading is query_scan.c's, states query_agg.c's ---- */
 
-typedef union qnum {
-  double f;
-  int64_t i;
-  uint64_t u;
-} qnum;
-
-typedef struct qvec {
-  qnum *v;
-  size_t n, cap;
-} qvec;
-
-typedef struct qagg {
-  uint64_t n;       /* values seen */
-  qnum x, y;        /* sum, min / max, mean / m2, selected value */
-  int64_t t;        /* first / last: the selected value's time */
-  qvec *vals;       /* median / percentile */
-  char *s;          /* first / last of strings: the selected value */
-  uint32_t slen, scap;
-} qagg;
-
-typedef struct qbuckets {
-  int64_t *start;   /* per bucket */
-  qagg *st;         /* per bucket, ncols states */
-  uint32_t nb, cap;
-  uint32_t *hash;   /* open addressing: bucket index + 1, 0 = empty */
-  uint32_t hmask;
-} qbuckets;
-
-static void buckets_free(qbuckets *b, size_t ncols) {
-  for (size_t i = 0; i < (size_t)b->nb * ncols; i++) {
-    if (b->st[i].vals) free(b->st[i].vals->v);
-    free(b->st[i].vals);
-    free(b->st[i].s);
-  }
-  free(b->start);
-  free(b->st);
-  free(b->hash);
-  memset(b, 0, sizeof *b);
-}
-
-static uint32_t bk_hash(int64_t s) {
-  uint64_t h = (uint64_t)s * 0x9E3779B97F4A7C15ull;
-  return (uint32_t)(h >> 32 ^ h);
-}
-
-static int bk_get(qplan *p, qbuckets *b, int64_t start, uint32_t *out) {
-  if (b->hash) {
-    for (uint32_t h = bk_hash(start) & b->hmask;; h = (h + 1) & b->hmask) {
-      uint32_t e = b->hash[h];
-      if (!e) break;
-      if (b->start[e - 1] == start) {
-        *out = e - 1;
-        return QGO;
-      }
-    }
-  }
-  if ((uint64_t)(b->nb + 1) * (p->ncols ? p->ncols : 1) > QUERY_STATES_MAX)
-    return fail(p->q, TEUTO_ELIMIT, "too many GROUP BY time buckets (more than %zu): use a "
-                "wider interval or a shorter time range", QUERY_STATES_MAX / (p->ncols ? p->ncols : 1));
-  if (b->nb == b->cap) {
-    uint32_t cap = b->cap ? b->cap * 2 : 64;
-    int64_t *s = realloc(b->start, cap * sizeof *s);
-    if (s) b->start = s;
-    qagg *st = realloc(b->st, (size_t)cap * p->ncols * sizeof *st);
-    if (st) b->st = st;
-    if (!s || !st) return fail(p->q, -ENOMEM, "out of memory");
-    b->cap = cap;
-  }
-  if (!b->hash || (b->nb + 1) * 2 > b->hmask + 1) {
-    uint32_t size = b->hash ? (b->hmask + 1) * 2 : 128;
-    uint32_t *h = calloc(size, sizeof *h);
-    if (!h) return fail(p->q, -ENOMEM, "out of memory");
-    for (uint32_t i = 0; i < b->nb; i++) {
-      uint32_t k = bk_hash(b->start[i]) & (size - 1);
-      while (h[k]) k = (k + 1) & (size - 1);
-      h[k] = i + 1;
-    }
-    free(b->hash);
-    b->hash = h;
-    b->hmask = size - 1;
-  }
-  uint32_t i = b->nb++;
-  b->start[i] = start;
-  memset(&b->st[(size_t)i * p->ncols], 0, p->ncols * sizeof *b->st);
-  uint32_t k = bk_hash(start) & b->hmask;
-  while (b->hash[k]) k = (k + 1) & b->hmask;
-  b->hash[k] = i + 1;
-  *out = i;
-  return QGO;
-}
-
-static qnum num_of(const qcell *v) {
-  qnum n;
-  if (v->type == TEUTO_FLOAT) n.f = v->v.f;
-  else if (v->type == TEUTO_UINT) n.u = v->v.u;
-  else n.i = v->v.i; /* INT, BOOL */
-  return n;
-}
-
-static int num_cmp(uint8_t type, qnum a, qnum b) {
-  switch (type) {
-  case TEUTO_FLOAT: return (a.f > b.f) - (a.f < b.f);
-  case TEUTO_UINT: return (a.u > b.u) - (a.u < b.u);
-  default: return (a.i > b.i) - (a.i < b.i);
-  }
-}
-
-static double num_f(uint8_t type, qnum a) {
-  return type == TEUTO_FLOAT ? a.f : type == TEUTO_UINT ? (double)a.u : (double)a.i;
-}
-
-/* first / last: does v at time t replace the selected value? (InfluxDB: the earlier /
- * later time; at the same time, the greater value) */
-static bool select_wins(const qcol *c, const qagg *a, int64_t t, const qcell *v) {
-  if (!a->n) return true;
-  if (t != a->t) return c->agg == IQL_AGG_FIRST ? t < a->t : t > a->t;
-  if (v->type == TEUTO_STRING) return name_cmp(v->v.s, v->len, a->s ? a->s : "", a->slen) > 0;
-  return num_cmp(v->type, num_of(v), a->x) > 0;
-}
-
-static int agg_update(const qcol *c, qagg *a, int64_t t, const qcell *v) {
-  uint8_t ty = v->type;
-  switch (c->agg) {
-  case IQL_AGG_COUNT: break;
-  case IQL_AGG_SUM:
-    if (ty == TEUTO_FLOAT) a->x.f += v->v.f;
-    else a->x.u += v->v.u; /* INT and UINT wrap as in InfluxDB (Go) */
-    break;
-  case IQL_AGG_MEAN: a->x.f += cell_f(v); break;
-  case IQL_AGG_MIN:
-  case IQL_AGG_MAX: {
-    qnum n = num_of(v);
-    int cmp = a->n ? num_cmp(ty, n, a->x) : 0;
-    if (!a->n || (c->agg == IQL_AGG_MIN ? cmp < 0 : cmp > 0)) a->x = n;
-    break;
-  }
-  case IQL_AGG_SPREAD: {
-    qnum n = num_of(v);
-    if (!a->n || num_cmp(ty, n, a->x) < 0) a->x = n;
-    if (!a->n || num_cmp(ty, n, a->y) > 0) a->y = n;
-    break;
-  }
-  case IQL_AGG_FIRST:
-  case IQL_AGG_LAST:
-    if (!select_wins(c, a, t, v)) break;
-    a->t = t;
-    if (ty == TEUTO_STRING) {
-      if (v->len + 1 > a->scap) {
-        char *s = realloc(a->s, v->len + 1);
-        if (!s) return -ENOMEM;
-        a->s = s;
-        a->scap = v->len + 1;
-      }
-      if (v->len) memcpy(a->s, v->v.s, v->len);
-      a->slen = v->len;
-    } else {
-      a->x = num_of(v);
-    }
-    break;
-  case IQL_AGG_STDDEV: { /* Welford */
-    double x = cell_f(v), d = x - a->x.f;
-    a->x.f += d / (double)(a->n + 1);
-    a->y.f += d * (x - a->x.f);
-    break;
-  }
-  case IQL_AGG_MEDIAN:
-  case IQL_AGG_PERCENTILE:
-    if (!a->vals && !(a->vals = calloc(1, sizeof *a->vals))) return -ENOMEM;
-    if (a->vals->n == a->vals->cap) {
-      size_t cap = a->vals->cap ? a->vals->cap * 2 : 16;
-      qnum *x = realloc(a->vals->v, cap * sizeof *x);
-      if (!x) return -ENOMEM;
-      a->vals->v = x;
-      a->vals->cap = cap;
-    }
-    a->vals->v[a->vals->n++] = num_of(v);
-    break;
-  default: break;
-  }
-  a->n++;
-  return 0;
-}
-
-static int cmp_f(const void *a, const void *b) {
-  double x = ((const qnum *)a)->f, y = ((const qnum *)b)->f;
-  return (x > y) - (x < y);
-}
-static int cmp_i(const void *a, const void *b) {
-  int64_t x = ((const qnum *)a)->i, y = ((const qnum *)b)->i;
-  return (x > y) - (x < y);
-}
-static int cmp_u(const void *a, const void *b) {
-  uint64_t x = ((const qnum *)a)->u, y = ((const qnum *)b)->u;
-  return (x > y) - (x < y);
-}
-
-static qcell num_cell(uint8_t type, qnum n) {
-  qcell c = {.type = type};
-  if (type == TEUTO_FLOAT) c.v.f = n.f;
-  else if (type == TEUTO_UINT) c.v.u = n.u;
-  else c.v.i = n.i;
-  return c;
-}
-
-static qcell agg_final(const qcol *c, qagg *a) {
-  qcell out = {0};
-  uint8_t ft = c->ftype;
-  if (!a->n) return out;
-  switch (c->agg) {
-  case IQL_AGG_COUNT: return (qcell){.type = TEUTO_INT, .v.i = (int64_t)a->n};
-  case IQL_AGG_SUM: return num_cell(ft, a->x);
-  case IQL_AGG_MEAN: return (qcell){.type = TEUTO_FLOAT, .v.f = a->x.f / (double)a->n};
-  case IQL_AGG_MIN:
-  case IQL_AGG_MAX: return num_cell(ft, a->x);
-  case IQL_AGG_SPREAD: {
-    qnum d;
-    if (ft == TEUTO_FLOAT) d.f = a->y.f - a->x.f;
-    else d.u = a->y.u - a->x.u;
-    return num_cell(ft, d);
-  }
-  case IQL_AGG_FIRST:
-  case IQL_AGG_LAST:
-    if (ft == TEUTO_STRING) return (qcell){.type = TEUTO_STRING, .v.s = a->s ? a->s : "", .len = a->slen};
-    return num_cell(ft, a->x);
-  case IQL_AGG_STDDEV:
-    if (a->n < 2) return out;
-    return (qcell){.type = TEUTO_FLOAT, .v.f = sqrt(a->y.f / (double)(a->n - 1))};
-  case IQL_AGG_MEDIAN:
-  case IQL_AGG_PERCENTILE: {
-    qvec *v = a->vals;
-    size_t n = v->n;
-    qsort(v->v, n, sizeof *v->v, ft == TEUTO_FLOAT ? cmp_f : ft == TEUTO_UINT ? cmp_u : cmp_i);
-    if (c->agg == IQL_AGG_MEDIAN) {
-      double m = n % 2 ? num_f(ft, v->v[n / 2])
-                       : (num_f(ft, v->v[n / 2 - 1]) + num_f(ft, v->v[n / 2])) / 2;
-      return (qcell){.type = TEUTO_FLOAT, .v.f = m};
-    }
-    double r = floor((double)n * c->pct / 100.0 + 0.5) - 1;
-    size_t i = r < 0 ? 0 : r >= (double)n ? n - 1 : (size_t)r;
-    return num_cell(ft, v->v[i]);
-  }
-  default: return out;
-  }
-}
-
-static int64_t bucket_of(const qplan *p, int64_t t) {
+int64_t query_bucket_of(const qplan *p, int64_t t) {
   if (!p->every) return p->from == INT64_MIN ? 0 : p->from;
   if (p->tz) return win_start(p, t);
   __int128 u = (__int128)t - p->offset;
   __int128 r = u % p->every;
   if (r < 0) r += p->every;
-  return clamp128(u - r + p->offset);
+  return query_clamp128(u - r + p->offset);
 }
 
 /* Accumulates the group's rows into b. */
-static int agg_read(qplan *p, size_t g0, size_t g1, qbuckets *b, qcell *slots) {
-  for (size_t si = g0; si < g1; si++) {
-    qseries *s = &p->series[si];
-    int tv = p->where ? cond_tags(p, p->where, s) : CT;
-    if (tv == CF) continue;
-    for (size_t w = 0; w < p->nwin; w++) {
-      qcursor c;
-      int rc = cur_open(p, s, p->win[w][0], p->win[w][1], &c);
-      if (rc) return fail_rc(p->q, rc);
-      int64_t t, last_start = 0;
-      uint32_t last_bi = UINT32_MAX;
-      while ((rc = cur_next(p, &c, &t, slots)) == 1) {
-        if (tv == CU && !cond_row(p, p->where, slots)) continue;
-        uint32_t bi = UINT32_MAX;
-        for (size_t k = 0; k < p->ncols; k++) {
-          const qcol *col = &p->cols[k];
-          if (col->slot < 0 || !slots[col->slot].type) continue;
-          if (bi == UINT32_MAX) {
-            int64_t bs = bucket_of(p, t);
-            if (last_bi != UINT32_MAX && bs == last_start) {
-              bi = last_bi;
-            } else if (bk_get(p, b, bs, &bi)) {
-              cur_close(&c);
-              return QSTOP;
-            }
-            last_start = bs;
-            last_bi = bi;
-          }
-          if (agg_update(col, &b->st[(size_t)bi * p->ncols + k], t, &slots[col->slot])) {
-            rc = -ENOMEM;
-            break;
-          }
-        }
-        if (rc < 0) break;
-      }
-      cur_close(&c);
-      if (rc < 0) return rc == -ENOMEM ? fail(p->q, rc, "out of memory") : fail_rc(p->q, rc);
-    }
-  }
-  return QGO;
-}
-
-static bool fill_value(const qplan *p, uint8_t otype, qcell *out) {
-  double v = p->sel->fill_value;
-  if (otype == TEUTO_FLOAT) *out = (qcell){.type = TEUTO_FLOAT, .v.f = v};
-  else if (otype == TEUTO_INT && v >= -9.2e18 && v <= 9.2e18) *out = (qcell){.type = TEUTO_INT, .v.i = (int64_t)v};
-  else if (otype == TEUTO_UINT && v >= 0 && v <= 1.8e19) *out = (qcell){.type = TEUTO_UINT, .v.u = (uint64_t)v};
-  else return false;
-  return true;
-}
-
-/* fill(linear) between (t0, v0) and (t1, v1) at t, as InfluxDB computes it. */
-static qcell linear(uint8_t otype, int64_t t0, const qcell *v0, int64_t t1, const qcell *v1,
-                    int64_t t) {
-  double m = (cell_f(v1) - cell_f(v0)) / (double)(t1 - t0), x = (double)(t - t0);
-  double y = m * x + cell_f(v0);
-  if (otype == TEUTO_FLOAT) return (qcell){.type = TEUTO_FLOAT, .v.f = y};
-  if (otype == TEUTO_INT) return (qcell){.type = TEUTO_INT, .v.i = (int64_t)y};
-  if (otype == TEUTO_UINT) return (qcell){.type = TEUTO_UINT, .v.u = (uint64_t)y};
-  return (qcell){0};
-}
-
-typedef struct aggout {
-  qbuckets *b;
-  uint32_t *order;  /* bucket indexes by start */
-  qcell *fin;       /* finalised values: position in order x ncols */
-  int32_t *prevnn, *nextnn; /* fill(linear): per column and position, the nearest non-null
-                               position at or before / at or after (-1: none) */
-  qcell *prev;      /* fill(previous): the last value handed out per column */
-} aggout;
-
-/* Emits the bucket starting at S; j = the position in order of the first bucket starting at
- * or after S; matched: that bucket starts at S. */
-static int emit_bucket(qplan *p, aggout *ao, int64_t S, size_t j, bool matched, qout *o,
-                       teuto_value *vals) {
-  influxql_fill fill = p->sel->fill;
-  size_t nb = ao->b->nb;
-  vals[0] = (teuto_value){.type = TEUTO_INT, .v.i = S};
-  for (size_t c = 0; c < p->ncols; c++) {
-    qcell v = matched ? ao->fin[j * p->ncols + c] : (qcell){0};
-    uint8_t ot = p->cols[c].otype;
-    if (!v.type) {
-      switch (fill) {
-      case IQL_FILL_NULL:
-        if (p->cols[c].agg == IQL_AGG_COUNT) v = (qcell){.type = TEUTO_INT, .v.i = 0};
-        break;
-      case IQL_FILL_VALUE: fill_value(p, ot, &v); break;
-      case IQL_FILL_PREVIOUS: v = ao->prev[c]; break;
-      case IQL_FILL_LINEAR: {
-        int32_t a = j > 0 ? ao->prevnn[c * nb + j - 1] : -1;
-        int32_t b = j < nb ? ao->nextnn[c * nb + j] : -1;
-        if (a >= 0 && b >= 0 && is_numeric(ot))
-          v = linear(ot, ao->b->start[ao->order[a]], &ao->fin[(size_t)a * p->ncols + c],
-                     ao->b->start[ao->order[b]], &ao->fin[(size_t)b * p->ncols + c], S);
-        break;
-      }
-      default: break;
-      }
-    }
-    if (v.type) ao->prev[c] = v;
-    vals[c + 1] = cell_value(&v, NULL);
-  }
-  return out_row(p->q, o, vals);
-}
-
-static int cmp_order(const void *a, const void *b, void *ctx) {
-  const int64_t *s = ctx;
-  int64_t x = s[*(const uint32_t *)a], y = s[*(const uint32_t *)b];
-  return (x > y) - (x < y);
-}
-
-static int agg_emit(qplan *p, qbuckets *b, qout *o, teuto_value *vals) {
-  size_t nb = b->nb, nc = p->ncols;
-  aggout ao = {b, malloc(nb * sizeof(uint32_t)), calloc(nb * nc, sizeof(qcell)),
-               NULL, NULL, calloc(nc, sizeof(qcell))};
-  int rc = QGO;
-  if (!ao.order || !ao.fin || !ao.prev) {
-    rc = fail(p->q, -ENOMEM, "out of memory");
-    goto out;
-  }
-  for (uint32_t i = 0; i < nb; i++) ao.order[i] = i;
-  qsort_r(ao.order, nb, sizeof *ao.order, cmp_order, b->start);
-  for (size_t j = 0; j < nb; j++)
-    for (size_t c = 0; c < nc; c++)
-      ao.fin[j * nc + c] = agg_final(&p->cols[c], &b->st[(size_t)ao.order[j] * nc + c]);
-  if (p->every && p->sel->fill == IQL_FILL_LINEAR) {
-    ao.prevnn = malloc(nb * nc * sizeof *ao.prevnn);
-    ao.nextnn = malloc(nb * nc * sizeof *ao.nextnn);
-    if (!ao.prevnn || !ao.nextnn) {
-      rc = fail(p->q, -ENOMEM, "out of memory");
-      goto out;
-    }
-    for (size_t c = 0; c < nc; c++) {
-      int32_t last = -1;
-      for (size_t j = 0; j < nb; j++) {
-        if (ao.fin[j * nc + c].type) last = (int32_t)j;
-        ao.prevnn[c * nb + j] = last;
-      }
-      last = -1;
-      for (size_t j = nb; j-- > 0;) {
-        if (ao.fin[j * nc + c].type) last = (int32_t)j;
-        ao.nextnn[c * nb + j] = last;
-      }
-    }
-  }
-  const int64_t *st = b->start;
-  if (!p->every || p->sel->fill == IQL_FILL_NONE) {
-    for (size_t k = 0; k < nb && rc == QGO; k++) {
-      size_t j = p->sel->order_desc ? nb - 1 - k : k;
-      rc = emit_bucket(p, &ao, st[ao.order[j]], j, true, o, vals);
-    }
-    goto out;
-  }
-  int64_t first = p->from != INT64_MIN ? win_start(p, p->from) : st[ao.order[0]];
-  int64_t last = p->to != INT64_MAX ? win_start(p, p->to - 1) : st[ao.order[nb - 1]];
-  first = TEUTO_MIN(first, st[ao.order[0]]);
-  last = TEUTO_MAX(last, st[ao.order[nb - 1]]);
-  /* every bucket start is visited once: the walk and the data's buckets merged */
-  if (!p->sel->order_desc) {
-    size_t j = 0;
-    for (int64_t S = first; rc == QGO;) {
-      while (j < nb && st[ao.order[j]] < S) j++;
-      bool m = j < nb && st[ao.order[j]] == S;
-      rc = emit_bucket(p, &ao, S, j, m, o, vals);
-      int64_t nx = bucket_next(p, S);
-      size_t jn = j + m;
-      if (jn < nb && st[ao.order[jn]] < nx) nx = st[ao.order[jn]];
-      if (nx <= S || nx > last) break;
-      S = nx;
-    }
-  } else {
-    ptrdiff_t j = (ptrdiff_t)nb - 1;
-    for (int64_t S = last; rc == QGO;) {
-      while (j >= 0 && st[ao.order[j]] > S) j--;
-      bool m = j >= 0 && st[ao.order[j]] == S;
-      rc = emit_bucket(p, &ao, S, m ? (size_t)j : (size_t)(j + 1), m, o, vals);
-      int64_t pv = bucket_prev(p, S);
-      ptrdiff_t jp = j - m;
-      if (jp >= 0 && st[ao.order[jp]] > pv) pv = st[ao.order[jp]];
-      if (S == INT64_MIN || pv >= S || pv < first) break;
-      S = pv;
-    }
-  }
-out:
-  free(ao.order);
-  free(ao.fin);
-  free(ao.prevnn);
-  free(ao.nextnn);
-  free(ao.prev);
-  return rc;
-}
-
-static int run_agg_group(qplan *p, size_t g0, size_t g1, qout *o, teuto_value *vals,
-                         qcell *slots) {
-  qbuckets b = {0};
-  int rc = agg_read(p, g0, g1, &b, slots);
-  if (rc == QGO && b.nb) rc = agg_emit(p, &b, o, vals);
-  buckets_free(&b, p->ncols);
-  return rc;
-}
 
 /* ---- SELECT ---- */
 
@@ -1856,29 +1299,28 @@ static int plan_select(qctx *q, qplan *p, const influxql_select *sel) {
   p->meas = sel->measurement;
   p->from = INT64_MIN;
   p->to = INT64_MAX;
-  if (!p->meas || !*p->meas) return fail(q, TEUTO_EINVAL, "a measurement is required");
-  if (!(p->db = qdb(q))) return QSTOP;
+  if (!p->meas || !*p->meas) return query_fail(q, TEUTO_EINVAL, "a measurement is required");
+  if (!(p->db = query_db(q))) return QSTOP;
   p->pub = q->opt.access == TEUTO_QUERY_PUBLIC;
   if (p->pub) {
     if (!privacy_is_rollup(p->db->opt.policy, (teuto_str){p->meas, strlen(p->meas)}, &p->pm, NULL))
-      return fail(q, TEUTO_EPOLICY, "not allowed: public queries read rollups "
+      return query_fail(q, TEUTO_EPOLICY, "not allowed: public queries read rollups "
                                     "(\"<measurement>:<width>\") only, not '%.256s'", p->meas);
-    if ((rc = schema_public(p))) return rc;
+    if ((rc = query_schema_public(p))) return rc;
   } else {
     if ((rc = schema_raw(p))) return rc;
     rc = teuto_series_foreach(p->db, (teuto_str){p->meas, strlen(p->meas)}, collect_series, p);
-    if (rc) return rc == -ENOMEM ? fail(q, rc, "out of memory") : fail_rc(q, rc);
+    if (rc) return rc == -ENOMEM ? query_fail(q, rc, "out of memory") : query_fail_rc(q, rc);
   }
-  p->scratch_cap = TEUTO_MAX(TEUTO_SERIES_KEY_MAX, TEUTO_STRING_MAX) + 1;
-  if (!(p->scratch = malloc(p->scratch_cap))) return fail(q, -ENOMEM, "out of memory");
   if (sel->where) {
     p->node_cap = cond_count(sel->where, 0) + 1;
-    if (!(p->nodes = calloc(p->node_cap, sizeof *p->nodes))) return fail(q, -ENOMEM, "out of memory");
+    if (!(p->nodes = calloc(p->node_cap, sizeof *p->nodes))) return query_fail(q, -ENOMEM, "out of memory");
     if ((rc = cond_compile(p, sel->where, 0, &p->where))) return rc;
   }
   if ((rc = plan_columns(p)) || (rc = plan_slots(p))) return rc;
+  if (query_eval_init(&p->ev, p)) return query_fail(q, -ENOMEM, "out of memory");
   if (sel->group_time_ns) {
-    if (sel->group_time_ns < 0) return fail(q, TEUTO_EINVAL, "GROUP BY time needs a positive interval");
+    if (sel->group_time_ns < 0) return query_fail(q, TEUTO_EINVAL, "GROUP BY time needs a positive interval");
     p->every = sel->group_time_ns;
     p->offset = sel->group_offset_ns % p->every;
     if (p->offset < 0) p->offset += p->every;
@@ -1886,7 +1328,7 @@ static int plan_select(qctx *q, qplan *p, const influxql_select *sel) {
     if (p->to == INT64_MAX) p->to = q->opt.now_ns == INT64_MAX ? INT64_MAX : q->opt.now_ns + 1;
     if (sel->tz) {
       char why[200];
-      if ((rc = tz_load(sel->tz, &p->tz, why, sizeof why))) return fail(q, rc, "%s", why);
+      if ((rc = tz_load(sel->tz, &p->tz, why, sizeof why))) return query_fail(q, rc, "%s", why);
     }
   }
   if (p->pub) {
@@ -1894,13 +1336,38 @@ static int plan_select(qctx *q, qplan *p, const influxql_select *sel) {
   } else { /* the tag conditions pick the series */
     size_t n = 0;
     for (size_t i = 0; i < p->nseries; i++) {
-      if (p->where && cond_tags(p, p->where, &p->series[i]) == CF) series_free(&p->series[i]);
+      if (p->where && query_cond_tags(&p->ev, p->where, &p->series[i]) == CF) series_free(&p->series[i]);
       else p->series[n++] = p->series[i];
     }
     p->nseries = n;
   }
   if ((rc = plan_groups(p))) return rc;
   return plan_windows(p);
+}
+
+/* The output series of group [g0, g1): its tags and LIMIT / OFFSET (LIMIT 0 is no limit, as
+ * in InfluxDB). */
+static qout group_out(qplan *p, size_t g0, teuto_tag *tags) {
+  const influxql_select *sel = p->sel;
+  for (size_t d = 0; d < p->ndims; d++) tags[d] = (teuto_tag){p->dims[d], p->series[g0].gv[d]};
+  return (qout){p->meas, tags, p->ndims, p->colnames, p->ncols + 1,
+                sel->offset > 0 ? sel->offset : 0, sel->limit > 0 ? sel->limit : -1, 0, 0, false};
+}
+
+typedef struct aggemit {
+  teuto_value *vals;
+  teuto_tag *tags;
+} aggemit;
+
+/* query_scan_agg's callback: a group's buckets are complete; hand them out. */
+static int emit_group(qplan *p, size_t g0, size_t g1, qbuckets *b, void *ctx) {
+  (void)g1;
+  aggemit *x = ctx;
+  qout o = group_out(p, g0, x->tags);
+  int rc = b->nb ? query_agg_emit(p, b, &o, x->vals) : QGO;
+  if (rc == QDONE) rc = QGO;
+  int e = query_out_end(p->q, &o);
+  return rc == QGO ? e : rc;
 }
 
 static int run_select(qctx *q, const influxql_select *sel) {
@@ -1910,252 +1377,30 @@ static int run_select(qctx *q, const influxql_select *sel) {
   teuto_value *vals = rc ? NULL : malloc((p.ncols + 1) * sizeof *vals);
   qcell *slots = rc ? NULL : malloc((p.nslots ? p.nslots : 1) * sizeof *slots);
   teuto_tag *tags = rc ? NULL : malloc((p.ndims ? p.ndims : 1) * sizeof *tags);
-  if (!rc && (!vals || !slots || !tags)) rc = fail(q, -ENOMEM, "out of memory");
-  for (size_t g0 = 0; rc == QGO && g0 < p.nseries;) {
+  if (!rc && (!vals || !slots || !tags)) rc = query_fail(q, -ENOMEM, "out of memory");
+  if (rc == QGO && p.agg) {
+    aggemit x = {vals, tags};
+    rc = query_scan_agg(&p, emit_group, &x);
+  }
+  for (size_t g0 = 0; rc == QGO && !p.agg && g0 < p.nseries;) {
     size_t g1 = g0 + 1;
-    while (g1 < p.nseries && same_group(&p, &p.series[g0], &p.series[g1])) g1++;
-    for (size_t d = 0; d < p.ndims; d++) tags[d] = (teuto_tag){p.dims[d], p.series[g0].gv[d]};
-    /* LIMIT 0 is no limit, as in InfluxDB */
-    qout o = {p.meas, tags, p.ndims, p.colnames, p.ncols + 1, sel->offset > 0 ? sel->offset : 0,
-              sel->limit > 0 ? sel->limit : -1, 0, 0, false};
-    rc = p.agg ? run_agg_group(&p, g0, g1, &o, vals, slots)
-               : run_raw_group(&p, g0, g1, &o, vals, slots);
+    while (g1 < p.nseries && query_same_group(&p, &p.series[g0], &p.series[g1])) g1++;
+    qout o = group_out(&p, g0, tags);
+    rc = run_raw_group(&p, g0, g1, &o, vals, slots);
     if (rc == QDONE) rc = QGO;
-    int e = out_end(q, &o);
+    int e = query_out_end(q, &o);
     if (rc == QGO) rc = e;
     g0 = g1;
   }
   free(vals);
   free(slots);
   free(tags);
-  plan_free(&p);
-  return rc;
-}
-
-/* ---- SHOW, CREATE, DROP ---- */
-
-/* A (measurement, name) pair of a SHOW listing. */
-typedef struct shown {
-  char *meas;
-  size_t mlen;
-  char *name;
-  size_t nlen;
-  uint8_t type;
-} shown;
-
-typedef struct showlist {
-  shown *v;
-  size_t n, cap;
-  bool oom;
-} showlist;
-
-static void show_add(showlist *l, const char *m, size_t ml, const char *name, size_t nl, uint8_t type) {
-  if (l->oom) return;
-  if (l->n == l->cap) {
-    size_t cap = l->cap ? l->cap * 2 : 64;
-    shown *v = realloc(l->v, cap * sizeof *v);
-    if (!v) {
-      l->oom = true;
-      return;
-    }
-    l->v = v;
-    l->cap = cap;
-  }
-  char *a = malloc(ml + nl + 2);
-  if (!a) {
-    l->oom = true;
-    return;
-  }
-  memcpy(a, m, ml);
-  a[ml] = 0;
-  memcpy(a + ml + 1, name, nl);
-  a[ml + 1 + nl] = 0;
-  l->v[l->n++] = (shown){a, ml, a + ml + 1, nl, type};
-}
-
-static void show_free(showlist *l) {
-  for (size_t i = 0; i < l->n; i++) free(l->v[i].meas);
-  free(l->v);
-}
-
-static int cmp_shown(const void *a, const void *b) {
-  const shown *x = a, *y = b;
-  int c = name_cmp(x->meas, x->mlen, y->meas, y->mlen);
-  return c ? c : name_cmp(x->name, x->nlen, y->name, y->nlen);
-}
-
-/* Sorts, drops repeats, and hands out one series per measurement (or one series called
- * `series_name`), rows (key?, name[, type]). */
-static int show_emit(qctx *q, showlist *l, const char *series_name, const char *const *cols,
-                     size_t ncols, const char *key) {
-  if (l->oom) return fail(q, -ENOMEM, "out of memory");
-  if (l->n > 1) qsort(l->v, l->n, sizeof *l->v, cmp_shown);
-  int rc = QGO;
-  qout o = {0};
-  for (size_t i = 0; i < l->n && rc == QGO; i++) {
-    const shown *s = &l->v[i];
-    if (i && !cmp_shown(&l->v[i - 1], s)) continue;
-    if (!series_name && (!o.name || name_cmp(o.name, strlen(o.name), s->meas, s->mlen))) {
-      if ((rc = out_end(q, &o))) break;
-      o = (qout){s->meas, NULL, 0, cols, ncols, 0, -1, 0, 0, false};
-    } else if (series_name && !o.name) {
-      o = (qout){series_name, NULL, 0, cols, ncols, 0, -1, 0, 0, false};
-    }
-    teuto_value v[3];
-    size_t k = 0;
-    if (key) v[k++] = (teuto_value){.type = TEUTO_STRING, .v.s = {key, strlen(key)}};
-    v[k++] = (teuto_value){.type = TEUTO_STRING, .v.s = {s->name, s->nlen}};
-    if (ncols > k) {
-      const char *tn = type_name(s->type);
-      v[k++] = (teuto_value){.type = TEUTO_STRING, .v.s = {tn, strlen(tn)}};
-    }
-    rc = out_row(q, &o, v);
-    if (rc == QDONE) rc = QGO;
-  }
-  int e = out_end(q, &o);
-  return rc ? rc : e;
-}
-
-static int show_db_name(void *ctx, const char *name) {
-  showlist *l = ctx;
-  show_add(l, "", 0, name, strlen(name), 0);
-  return l->oom ? -ENOMEM : 0;
-}
-
-static bool public_ok(const teuto_db *db, const char *m, size_t n) {
-  return privacy_is_rollup(db->opt.policy, (teuto_str){m, n}, NULL, NULL);
-}
-
-/* FROM m of a SHOW: may this access see it? */
-static bool show_from_ok(qctx *q, teuto_db *db, const char *m) {
-  if (!m || q->opt.access != TEUTO_QUERY_PUBLIC || public_ok(db, m, strlen(m))) return true;
-  fail(q, TEUTO_EPOLICY, "not allowed: public queries read rollups only");
-  return false;
-}
-
-typedef struct tagscan {
-  showlist *l;
-  const teuto_db *db;
-  bool pub;
-  const char *key;    /* SHOW TAG VALUES: the tag key; NULL: SHOW TAG KEYS */
-  char *buf;
-  int rc;
-} tagscan;
-
-static int scan_tags(void *ctx, teuto_str key) {
-  tagscan *x = ctx;
-  teuto_tag tags[TEUTO_TAGS_MAX];
-  teuto_str m;
-  int n = series_key_parse(key.ptr, key.len, x->buf, TEUTO_SERIES_KEY_MAX + 1, &m, tags,
-                           TEUTO_TAGS_MAX);
-  if (n < 0) return x->rc = n;
-  if (x->pub && !public_ok(x->db, m.ptr, m.len)) return 0;
-  for (int i = 0; i < n; i++) {
-    if (!x->key) show_add(x->l, m.ptr, m.len, tags[i].key.ptr, tags[i].key.len, 0);
-    else if (str_eq(tags[i].key, x->key)) show_add(x->l, m.ptr, m.len, tags[i].value.ptr, tags[i].value.len, 0);
-  }
-  return x->l->oom ? (x->rc = -ENOMEM) : 0;
-}
-
-static int run_show(qctx *q, const influxql_stmt *st) {
-  showlist l = {0};
-  int rc = QGO;
-  bool pub = q->opt.access == TEUTO_QUERY_PUBLIC;
-  if (st->kind == IQL_SHOW_DATABASES) {
-    static const char *const cols[] = {"name"};
-    rc = teuto_catalog_foreach(q->cat, show_db_name, &l);
-    rc = rc && !l.oom ? fail_rc(q, rc) : show_emit(q, &l, "databases", cols, 1, NULL);
-    show_free(&l);
-    return rc;
-  }
-  teuto_db *db = qdb(q);
-  if (!db) return QSTOP;
-  if (!show_from_ok(q, db, st->measurement)) return QSTOP;
-  if (st->kind == IQL_SHOW_MEASUREMENTS || st->kind == IQL_SHOW_FIELD_KEYS) {
-    pthread_mutex_lock(&db->mu);
-    for (uint32_t i = 0; i < db->reg.meas_count; i++) {
-      const measurement *m = db->reg.meas[i];
-      if (!m->series_count || (pub && !public_ok(db, m->name, m->name_len))) continue;
-      if (st->measurement && strcmp(st->measurement, m->name)) continue;
-      if (st->kind == IQL_SHOW_MEASUREMENTS) {
-        show_add(&l, "", 0, m->name, m->name_len, 0);
-      } else if (!pub) {
-        for (uint32_t f = 0; f < m->field_count; f++)
-          show_add(&l, m->name, m->name_len, m->fields[f].name, m->fields[f].name_len,
-                   m->fields[f].type);
-      } else { /* the published columns */
-        qplan p;
-        memset(&p, 0, sizeof p);
-        p.q = q;
-        if (privacy_is_rollup(db->opt.policy, (teuto_str){m->name, m->name_len}, &p.pm, NULL) &&
-            schema_public(&p) == QGO)
-          for (size_t f = 0; f < p.nschema; f++)
-            show_add(&l, m->name, m->name_len, p.schema[f].name, p.schema[f].len, p.schema[f].type);
-        plan_free(&p);
-      }
-    }
-    pthread_mutex_unlock(&db->mu);
-    if (q->err) {
-      show_free(&l);
-      return QSTOP;
-    }
-    if (st->kind == IQL_SHOW_MEASUREMENTS) {
-      static const char *const cols[] = {"name"};
-      rc = show_emit(q, &l, "measurements", cols, 1, NULL);
-    } else {
-      static const char *const cols[] = {"fieldKey", "fieldType"};
-      rc = show_emit(q, &l, NULL, cols, 2, NULL);
-    }
-    show_free(&l);
-    return rc;
-  }
-  /* SHOW TAG KEYS / TAG VALUES */
-  tagscan x = {&l, db, pub, st->kind == IQL_SHOW_TAG_VALUES ? st->key : NULL,
-               malloc(TEUTO_SERIES_KEY_MAX + 1), 0};
-  if (st->kind == IQL_SHOW_TAG_VALUES && !st->key) {
-    free(x.buf);
-    return fail(q, TEUTO_EINVAL, "SHOW TAG VALUES needs WITH KEY = <tag key>");
-  }
-  if (!x.buf) return fail(q, -ENOMEM, "out of memory");
-  const char *m = st->measurement ? st->measurement : "";
-  rc = teuto_series_foreach(db, (teuto_str){m, strlen(m)}, scan_tags, &x);
-  free(x.buf);
-  if (rc || x.rc) {
-    show_free(&l);
-    rc = x.rc ? x.rc : rc;
-    return rc == -ENOMEM ? fail(q, rc, "out of memory") : fail_rc(q, rc);
-  }
-  if (st->kind == IQL_SHOW_TAG_KEYS) {
-    static const char *const cols[] = {"tagKey"};
-    rc = show_emit(q, &l, NULL, cols, 1, NULL);
-  } else {
-    static const char *const cols[] = {"key", "value"};
-    rc = show_emit(q, &l, NULL, cols, 2, st->key);
-  }
-  show_free(&l);
+  query_plan_free(&p);
   return rc;
 }
 
 static int run_stmt(qctx *q, const influxql_stmt *st) {
-  switch (st->kind) {
-  case IQL_SELECT: return run_select(q, &st->select);
-  case IQL_SHOW_DATABASES:
-  case IQL_SHOW_MEASUREMENTS:
-  case IQL_SHOW_TAG_KEYS:
-  case IQL_SHOW_TAG_VALUES:
-  case IQL_SHOW_FIELD_KEYS: return run_show(q, st);
-  case IQL_CREATE_DATABASE: {
-    if (!q->opt.admin) return fail(q, TEUTO_EPOLICY, "not allowed");
-    teuto_db *db;
-    int rc = st->database ? teuto_catalog_db(q->cat, st->database, 1, &db) : TEUTO_EINVAL;
-    if (rc == TEUTO_EINVAL) return fail(q, rc, "invalid database name");
-    return rc ? fail_rc(q, rc) : QGO;
-  }
-  case IQL_DROP_MEASUREMENT:
-    if (!q->opt.admin) return fail(q, TEUTO_EPOLICY, "not allowed");
-    return fail(q, -ENOTSUP, "DROP MEASUREMENT is not supported yet");
-  default: return fail(q, TEUTO_EINVAL, "unsupported statement");
-  }
+  return st->kind == IQL_SELECT ? run_select(q, &st->select) : query_meta_run(q, st);
 }
 
 int teuto_query(teuto_catalog *cat, const char *db, const char *text, size_t len,

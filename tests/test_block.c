@@ -285,10 +285,36 @@ static void test_stats(void **state) {
   assert_int_equal(st.value_count, 5);
   assert_true(st.flags & BLOCK_F_HAS_NULLS);
   assert_true(st.min.f == -2.25 && st.max.f == 10.0 && st.sum.f == 11.25);
+  assert_false(st.flags & BLOCK_F_NO_NAN); /* the statistics leave the NaNs out */
   const double nans[] = {NAN, NAN};
   len = block_encode(TEUTO_FLOAT, nans, NULL, 2, T0, T0, buf, sizeof buf);
   assert_int_equal(block_read_header(buf, (size_t)len, true, &st), 0);
   assert_true(st.flags & BLOCK_F_NO_MINMAX);
+  assert_false(st.flags & BLOCK_F_NO_NAN);
+  /* NO_NAN: set exactly when min, max and sum cover every value; never on other types; a
+   * block claiming it over a NaN fails validation, one without it (older writers) passes */
+  const double fine[] = {1.5, -3, 7};
+  len = block_encode(TEUTO_FLOAT, fine, NULL, 3, T0, T0 + 2, buf, sizeof buf);
+  assert_int_equal(block_read_header(buf, (size_t)len, true, &st), 0);
+  assert_true(st.flags & BLOCK_F_NO_NAN);
+  assert_true(st.sum.f == 5.5);
+  assert_int_equal(block_validate(buf, (size_t)len), 0);
+  buf[3] &= (uint8_t)~BLOCK_F_NO_NAN;
+  le_put64(buf + len - 8, XXH3_64bits(buf, (size_t)len - 8));
+  assert_int_equal(block_validate(buf, (size_t)len), 0);
+  const double one_nan[] = {1.5, NAN};
+  len = block_encode(TEUTO_FLOAT, one_nan, NULL, 2, T0, T0 + 1, buf, sizeof buf);
+  buf[3] |= BLOCK_F_NO_NAN;
+  le_put64(buf + len - 8, XXH3_64bits(buf, (size_t)len - 8));
+  assert_int_equal(block_read_header(buf, (size_t)len, true, &st), 0);
+  assert_int_equal(block_validate(buf, (size_t)len), TEUTO_ECORRUPT);
+  const int64_t small[] = {1, 2};
+  len = block_encode(TEUTO_INT, small, NULL, 2, T0, T0 + 1, buf, sizeof buf);
+  assert_int_equal(block_read_header(buf, (size_t)len, true, &st), 0);
+  assert_false(st.flags & BLOCK_F_NO_NAN);
+  buf[3] |= BLOCK_F_NO_NAN;
+  le_put64(buf + len - 8, XXH3_64bits(buf, (size_t)len - 8));
+  assert_int_equal(block_read_header(buf, (size_t)len, true, &st), TEUTO_ECORRUPT);
   const int64_t i[] = {INT64_MAX, 1, -7};
   len = block_encode(TEUTO_INT, i, NULL, 3, T0, T0, buf, sizeof buf);
   assert_int_equal(block_read_header(buf, (size_t)len, true, &st), 0);

@@ -17,6 +17,12 @@
  * Public access: a second catalog with a privacy policy (bike: pseudonymised device, 1 km
  * grid cells, rollups 15m and 1h, k = 3) has one cell with four devices and one with one; a
  * public query sees the first with its values and the second suppressed, never cell_key.
+ *
+ * Block statistics (query_scan.c): a third catalog, "st", dense enough that whole row groups
+ * fall into one bucket, in several parts (side by side and overlapping), with memtable rows;
+ * aggregates answered from block headers, decoded, merged, and with field conditions are
+ * compared with the reference, with one and with two threads (the same bits), and the scan
+ * counters prove which path each took.
  */
 #include <math.h>
 #include <setjmp.h>
@@ -27,6 +33,7 @@
 
 #include <cmocka.h>
 
+#include "query_int.h"
 #include "testutil.h"
 
 #define S_NS 1000000000ll
@@ -1276,6 +1283,439 @@ static void test_read_your_write(void **state) {
   res_free(r);
 }
 
+/* ---- whole blocks from their statistics (query_scan.c) ---- */
+
+/* A database of its own: "st", series id=0..6 at 10 rows per second for 4,000 s (row groups of
+ * 4096 rows are 6.8 minutes, so of 10-minute buckets some hold whole row groups and some cut
+ * through them), fields v float, n int (sparse: blocks with nulls), u uint; two parts side by
+ * side in time, a third overlapping series 2 with rewrites of v (last write wins field by
+ * field) and new times between the old ones, memtable rows rewriting series 3 inside a part,
+ * extending series 4 past the parts and adding one row inside a row group of series 5; series
+ * 6 holds a NaN (its block is never answered from statistics). The reference merges the writes
+ * and aggregates them with plain loops; every query runs with one and with two threads and
+ * must give the same bits. Counters prove which path was taken. */
+
+#define BS_SER 7
+#define BS_ROWS 40000
+#define BS_STEP (100 * 1000000ll) /* 100 ms */
+#define BS_T1 (1714521600ll * S_NS) /* 2024-05-01T00:00:00Z */
+#define BS_NAN_SERIES 6
+#define BS_NAN_ROW 100
+
+enum { HV = 1, HN = 2, HU = 4 };
+
+typedef struct brow {
+  int s;
+  int64_t t;
+  uint32_t seq;
+  unsigned has;
+  double v;
+  int64_t n;
+  uint64_t u;
+} brow;
+
+static brow *BW, *BM; /* writes in order; merged, by (series, time) */
+static size_t BWN, BWCAP, BMN;
+
+static void bs_add(int s, int64_t t, unsigned has, double v, int64_t n, uint64_t u) {
+  if (BWN == BWCAP) {
+    BWCAP = BWCAP ? BWCAP * 2 : 4096;
+    BW = realloc(BW, BWCAP * sizeof *BW);
+  }
+  BW[BWN] = (brow){s, t, (uint32_t)BWN, has, v, n, u};
+  BWN++;
+}
+
+static void bs_write(teuto_db *db, size_t from, size_t to) {
+  static const char *const ID[BS_SER] = {"0", "1", "2", "3", "4", "5", "6"};
+  for (size_t i = from; i < to;) {
+    teuto_row rows[256];
+    teuto_tag tags[256];
+    teuto_field fields[256][3];
+    size_t k = 0;
+    for (; k < 256 && i < to; k++, i++) {
+      const brow *w = &BW[i];
+      size_t nf = 0;
+      tags[k] = (teuto_tag){tu_s("id"), tu_s(ID[w->s])};
+      if (w->has & HV) fields[k][nf++] = (teuto_field){tu_s("v"), {.type = TEUTO_FLOAT, .v.f = w->v}};
+      if (w->has & HN) fields[k][nf++] = (teuto_field){tu_s("n"), {.type = TEUTO_INT, .v.i = w->n}};
+      if (w->has & HU) fields[k][nf++] = (teuto_field){tu_s("u"), {.type = TEUTO_UINT, .v.u = w->u}};
+      rows[k] = (teuto_row){tu_s("st"), &tags[k], 1, fields[k], nf, w->t};
+    }
+    assert_int_equal(teuto_write(db, rows, k, NULL), 0);
+  }
+}
+
+static int cmp_brow(const void *a, const void *b) {
+  const brow *x = a, *y = b;
+  if (x->s != y->s) return x->s - y->s;
+  if (x->t != y->t) return x->t < y->t ? -1 : 1;
+  return (x->seq > y->seq) - (x->seq < y->seq);
+}
+
+static void bs_merge(void) {
+  brow *v = malloc(BWN * sizeof *v);
+  memcpy(v, BW, BWN * sizeof *v);
+  qsort(v, BWN, sizeof *v, cmp_brow);
+  BM = malloc(BWN * sizeof *BM);
+  BMN = 0;
+  for (size_t i = 0; i < BWN; i++) {
+    if (BMN && BM[BMN - 1].s == v[i].s && BM[BMN - 1].t == v[i].t) {
+      brow *m = &BM[BMN - 1];
+      if (v[i].has & HV) m->v = v[i].v;
+      if (v[i].has & HN) m->n = v[i].n;
+      if (v[i].has & HU) m->u = v[i].u;
+      m->has |= v[i].has;
+    } else {
+      BM[BMN++] = v[i];
+    }
+  }
+  free(v);
+}
+
+static void bs_rows(uint64_t *rs, int s, int i0, int i1, int64_t shift, unsigned mask) {
+  for (int i = i0; i < i1; i++) {
+    unsigned has = HV | HU | (tu_rand(rs) % 10 ? HN : 0);
+    has &= mask;
+    double v = (double)(tu_rand(rs) % 10000) / 100.0;
+    if (s == BS_NAN_SERIES && i == BS_NAN_ROW && !shift) v = NAN;
+    bs_add(s, BS_T1 + s * 37 * 1000000ll + i * BS_STEP + shift, has, v,
+           (int64_t)(tu_rand(rs) % 100) - 20, tu_rand(rs) % 1000);
+  }
+}
+
+static teuto_catalog *bs_open(char **dir) {
+  uint64_t rs = 20240501;
+  BWN = 0;
+  *dir = tu_mkdtemp();
+  teuto_options o = tu_quiet_opts();
+  teuto_catalog *cat;
+  teuto_db *db;
+  assert_int_equal(teuto_catalog_open(*dir, &o, &cat), 0);
+  assert_int_equal(teuto_catalog_db(cat, "default", 1, &db), 0);
+  size_t w0 = BWN;
+  for (int s = 0; s < BS_SER; s++) bs_rows(&rs, s, 0, BS_ROWS / 2, 0, ~0u); /* part 1 */
+  bs_write(db, w0, BWN);
+  assert_int_equal(teuto_flush(db), 0);
+  w0 = BWN;
+  for (int s = 0; s < BS_SER; s++) bs_rows(&rs, s, BS_ROWS / 2, BS_ROWS, 0, ~0u); /* part 2 */
+  bs_write(db, w0, BWN);
+  assert_int_equal(teuto_flush(db), 0);
+  w0 = BWN; /* part 3: series 2 again, v rewritten, and rows between the old ones */
+  bs_rows(&rs, 2, 5000, 6000, 0, HV);
+  bs_rows(&rs, 2, 5000, 5200, 50 * 1000000ll, HV | HN);
+  bs_write(db, w0, BWN);
+  assert_int_equal(teuto_flush(db), 0);
+  w0 = BWN; /* the memtable */
+  bs_rows(&rs, 3, 30000, 30100, 0, HV | HN);
+  bs_rows(&rs, 4, BS_ROWS, BS_ROWS + 500, 0, ~0u);
+  bs_rows(&rs, 5, 12345, 12346, 10 * 1000000ll, ~0u);
+  bs_write(db, w0, BWN);
+  bs_merge();
+  return cat;
+}
+
+/* Reference aggregates of one (group, bucket). */
+typedef struct bref {
+  int g;
+  int64_t b;
+  uint64_t nv, nn, nu;
+  double sv, mnv, mxv;  /* min / max over the values that are not NaN */
+  bool anyv;
+  int64_t sn, mnn, mxn;
+  double sdn;           /* n summed as doubles (mean) */
+  uint64_t su, mxu;
+  const brow *fv, *lv, *ln, *fu;
+} bref;
+
+typedef bool (*bpred)(const brow *r);
+
+static bool bp_all(const brow *r) {
+  (void)r;
+  return true;
+}
+static bool bp_and(const brow *r) { return (r->has & HV) && r->v > 50 && (r->has & HN) && r->n <= 60; }
+static bool bp_or(const brow *r) { return ((r->has & HV) && r->v > 90) || ((r->has & HN) && r->n < -15); }
+
+/* by_id: one group per series; width 0: one bucket at from. */
+static bref *bs_ref(bool by_id, int64_t width, int64_t from, int64_t to, bpred pred, size_t *nout) {
+  bref *out = calloc(BMN + 1, sizeof *out);
+  size_t n = 0;
+  for (int g = 0; g < (by_id ? BS_SER : 1); g++) {
+    size_t g0 = n;
+    for (size_t i = 0; i < BMN; i++) {
+      const brow *r = &BM[i];
+      if ((by_id && r->s != g) || r->t < from || r->t >= to || !pred(r)) continue;
+      int64_t b = width ? r->t - ((r->t % width) + width) % width : from;
+      bref *x = NULL;
+      for (size_t k = g0; k < n && !x; k++)
+        if (out[k].b == b) x = &out[k];
+      if (!x) {
+        x = &out[n++];
+        x->g = g;
+        x->b = b;
+      }
+      if (r->has & HV) {
+        x->nv++;
+        x->sv += r->v;
+        if (!isnan(r->v)) {
+          x->mnv = x->anyv ? fmin(x->mnv, r->v) : r->v;
+          x->mxv = x->anyv ? fmax(x->mxv, r->v) : r->v;
+          x->anyv = true;
+        }
+        if (!x->fv || r->t < x->fv->t) x->fv = r;
+        if (!x->lv || r->t > x->lv->t) x->lv = r;
+      }
+      if (r->has & HN) {
+        x->mnn = x->nn ? MIN64(x->mnn, r->n) : r->n;
+        x->mxn = x->nn ? MAX64(x->mxn, r->n) : r->n;
+        x->nn++;
+        x->sn += r->n;
+        x->sdn += (double)r->n;
+        if (!x->ln || r->t > x->ln->t) x->ln = r;
+      }
+      if (r->has & HU) {
+        x->mxu = x->nu ? (r->u > x->mxu ? r->u : x->mxu) : r->u;
+        x->nu++;
+        x->su += r->u;
+        if (!x->fu || r->t < x->fu->t) x->fu = r;
+      }
+    }
+  }
+  *nout = n;
+  return out;
+}
+
+/* Runs text with one and with two threads: the same bits; returns the first. */
+static res *bs_run(teuto_catalog *cat, const char *text) {
+  teuto_query_options o = qopts(TEUTO_QUERY_RAW, 0);
+  int saved = query_scan_threads;
+  query_scan_threads = 1;
+  res *a = run_on(cat, NULL, text, &o, 0);
+  query_scan_threads = 2;
+  res *b = run_on(cat, NULL, text, &o, 0);
+  query_scan_threads = saved;
+  if (a->st[0].err) fail_msg("%s: error %d %s", text, a->st[0].err, a->st[0].msg);
+  assert_int_equal(a->st[0].ns, b->st[0].ns);
+  for (size_t k = 0; k < a->st[0].ns; k++) {
+    const rser *x = &a->st[0].s[k], *y = &b->st[0].s[k];
+    assert_int_equal(x->nrows, y->nrows);
+    for (size_t i = 0; i < x->nrows * (size_t)x->ncols; i++) {
+      assert_int_equal(x->v[i].type, y->v[i].type);
+      assert_memory_equal(&x->v[i].f, &y->v[i].f, sizeof x->v[i].f); /* the same bits */
+      assert_int_equal(x->v[i].i, y->v[i].i);
+      assert_int_equal(x->v[i].u, y->v[i].u);
+    }
+  }
+  res_free(b);
+  return a;
+}
+
+static void check_fnull(const rval *v, bool any, double want) {
+  if (any) check_f(v, want);
+  else check_null(v);
+}
+
+static void test_block_statistics(void **state) {
+  (void)state;
+  char *dir;
+  teuto_catalog *cat = bs_open(&dir);
+  const int64_t day_end = BS_T1 + 86400 * S_NS;
+  char q[1024];
+  size_t nr;
+  query_scan_stats s0, s1;
+
+  /* 1. every numeric aggregate per series and 10-minute bucket */
+  snprintf(q, sizeof q,
+           "SELECT count(v), sum(v), mean(v), min(v), max(v), spread(v), count(n), sum(n), "
+           "mean(n), min(n), max(n), sum(u), max(u) FROM st WHERE time >= %lld AND time < %lld "
+           "GROUP BY time(10m), id fill(none)", (long long)BS_T1, (long long)day_end);
+  query_scan_stats_get(&s0);
+  res *r = bs_run(cat, q);
+  query_scan_stats_get(&s1);
+  bref *ref = bs_ref(true, 600 * S_NS, BS_T1, day_end, bp_all, &nr);
+  assert_int_equal(r->st[0].ns, BS_SER);
+  size_t k = 0;
+  for (int g = 0; g < BS_SER; g++) {
+    const rser *s = &r->st[0].s[g];
+    assert_int_equal(s->tv[0][0], '0' + g);
+    for (size_t row = 0; row < s->nrows; row++, k++) {
+      const bref *x = &ref[k];
+      assert_int_equal(x->g, g);
+      check_i(cell(s, row, 0), x->b);
+      check_i(cell(s, row, 1), (int64_t)x->nv);
+      check_f(cell(s, row, 2), x->sv);
+      check_f(cell(s, row, 3), x->sv / (double)x->nv);
+      check_fnull(cell(s, row, 4), x->anyv, x->mnv);
+      check_fnull(cell(s, row, 5), x->anyv, x->mxv);
+      check_fnull(cell(s, row, 6), x->anyv, x->mxv - x->mnv);
+      check_i(cell(s, row, 7), (int64_t)x->nn);
+      check_i(cell(s, row, 8), x->sn);
+      check_f(cell(s, row, 9), x->sdn / (double)x->nn);
+      check_i(cell(s, row, 10), x->mnn);
+      check_i(cell(s, row, 11), x->mxn);
+      check_u(cell(s, row, 12), x->su);
+      check_u(cell(s, row, 13), x->mxu);
+    }
+  }
+  assert_int_equal(k, nr);
+  free(ref);
+  res_free(r);
+  /* twice (one thread, two threads): of about 70 row groups a third lies inside a bucket and
+   * is answered from its headers, the straddling ones are decoded, the overlapping ones
+   * merged, the memtable rows taken one by one */
+  assert_true(s1.groups_stats - s0.groups_stats >= 2 * 20);
+  assert_true(s1.blocks_stats - s0.blocks_stats >= 2 * 20 * 3);
+  assert_true(s1.values_stats - s0.values_stats >= 2 * 200000);
+  assert_true(s1.groups_decoded > s0.groups_decoded);
+  assert_true(s1.groups_merged > s0.groups_merged);
+  assert_true(s1.rows_merged - s0.rows_merged >= 2 * (100 + 500 + 1));
+
+  /* 2. one bucket over everything, all series together; and a range cutting row groups */
+  int64_t cuts[][2] = {{BS_T1, day_end}, {BS_T1 + 1234567890, BS_T1 + 3500 * S_NS + 7000000}};
+  for (int c = 0; c < 2; c++) {
+    snprintf(q, sizeof q, "SELECT count(v), sum(v), max(v), count(n), sum(n), min(n), sum(u) FROM st "
+             "WHERE time >= %lld AND time < %lld %s", (long long)cuts[c][0], (long long)cuts[c][1],
+             c ? "GROUP BY time(10m) fill(none)" : "");
+    r = bs_run(cat, q);
+    ref = bs_ref(false, c ? 600 * S_NS : 0, cuts[c][0], cuts[c][1], bp_all, &nr);
+    const rser *s = &r->st[0].s[0];
+    assert_int_equal(s->nrows, nr);
+    for (size_t row = 0; row < nr; row++) {
+      const bref *x = &ref[row];
+      check_i(cell(s, row, 0), x->b);
+      check_i(cell(s, row, 1), (int64_t)x->nv);
+      check_f(cell(s, row, 2), x->sv); /* NaN: series 6 is in every total of its bucket */
+      check_f(cell(s, row, 3), x->mxv);
+      check_i(cell(s, row, 4), (int64_t)x->nn);
+      check_i(cell(s, row, 5), x->sn);
+      check_i(cell(s, row, 6), x->mnn);
+      check_u(cell(s, row, 7), x->su);
+    }
+    free(ref);
+    res_free(r);
+  }
+
+  /* 3. first and last: last walks the newest row group first and skips the rest */
+  for (int c = 0; c < 2; c++) {
+    snprintf(q, sizeof q, "SELECT %s FROM st WHERE time >= %lld AND time < %lld GROUP BY %sid fill(none)",
+             c ? "first(v), first(u)" : "last(v), last(n)", (long long)BS_T1, (long long)day_end,
+             c ? "time(10m), " : "");
+    query_scan_stats_get(&s0);
+    r = bs_run(cat, q);
+    query_scan_stats_get(&s1);
+    ref = bs_ref(true, c ? 600 * S_NS : 0, BS_T1, day_end, bp_all, &nr);
+    k = 0;
+    for (int g = 0; g < BS_SER; g++) {
+      const rser *s = &r->st[0].s[g];
+      for (size_t row = 0; row < s->nrows; row++, k++) {
+        const bref *x = &ref[k];
+        check_i(cell(s, row, 0), x->b);
+        if (c) {
+          check_f(cell(s, row, 1), x->fv->v);
+          check_u(cell(s, row, 2), x->fu->u);
+        } else {
+          check_f(cell(s, row, 1), x->lv->v);
+          check_i(cell(s, row, 2), x->ln->n);
+        }
+      }
+    }
+    assert_int_equal(k, nr);
+    if (!c) { /* of about 10 row groups per series, only the newest is read */
+      assert_true(s1.groups_decoded - s0.groups_decoded <= 2 * BS_SER * 2);
+      assert_true(s1.groups_skipped - s0.groups_skipped >= 2 * BS_SER * 7);
+    }
+    free(ref);
+    res_free(r);
+  }
+
+  /* last(*): every field, one column each, named last_<field> */
+  r = bs_run(cat, "SELECT last(*) FROM st GROUP BY *");
+  ref = bs_ref(true, 0, INT64_MIN, INT64_MAX, bp_all, &nr);
+  assert_int_equal(r->st[0].ns, BS_SER);
+  for (int g = 0; g < BS_SER; g++) {
+    const rser *s = &r->st[0].s[g];
+    check_cols(s, 4, "time", "last_n", "last_u", "last_v");
+    assert_int_equal(s->nrows, 1);
+    check_i(cell(s, 0, 0), 0);
+    check_i(cell(s, 0, 1), ref[g].ln->n);
+    const brow *lu = NULL;
+    for (size_t i = 0; i < BMN; i++)
+      if (BM[i].s == g && (BM[i].has & HU) && (!lu || BM[i].t > lu->t)) lu = &BM[i];
+    check_u(cell(s, 0, 2), lu->u);
+    check_f(cell(s, 0, 3), ref[g].lv->v);
+  }
+  free(ref);
+  res_free(r);
+
+  /* 4. field conditions: never from statistics; an AND of comparisons and an OR */
+  bpred preds[2] = {bp_and, bp_or};
+  const char *where[2] = {"v > 50 AND n <= 60", "(v > 90 OR n < -15)"};
+  for (int c = 0; c < 2; c++) {
+    snprintf(q, sizeof q, "SELECT count(v), sum(v), max(n), sum(u) FROM st WHERE %s AND time >= %lld AND "
+             "time < %lld GROUP BY time(10m), id fill(none)", where[c], (long long)BS_T1, (long long)day_end);
+    query_scan_stats_get(&s0);
+    r = bs_run(cat, q);
+    query_scan_stats_get(&s1);
+    assert_int_equal(s1.blocks_stats, s0.blocks_stats);
+    ref = bs_ref(true, 600 * S_NS, BS_T1, day_end, preds[c], &nr);
+    k = 0;
+    for (size_t g = 0; g < r->st[0].ns; g++) {
+      const rser *s = &r->st[0].s[g];
+      for (size_t row = 0; row < s->nrows; row++, k++) {
+        const bref *x = &ref[k];
+        assert_int_equal(s->tv[0][0], '0' + x->g);
+        check_i(cell(s, row, 0), x->b);
+        check_i(cell(s, row, 1), (int64_t)x->nv);
+        if (x->nv) check_f(cell(s, row, 2), x->sv);
+        if (x->nn) check_i(cell(s, row, 3), x->mxn);
+        if (x->nu) check_u(cell(s, row, 4), x->su);
+      }
+    }
+    assert_int_equal(k, nr);
+    free(ref);
+    res_free(r);
+  }
+
+  /* 5. stddev and median decode value by value */
+  snprintf(q, sizeof q, "SELECT stddev(n), median(n) FROM st WHERE time >= %lld AND time < %lld GROUP BY "
+           "time(30m), id fill(none)", (long long)BS_T1, (long long)day_end);
+  r = bs_run(cat, q);
+  ref = bs_ref(true, 1800 * S_NS, BS_T1, day_end, bp_all, &nr);
+  k = 0;
+  for (int g = 0; g < BS_SER; g++) {
+    const rser *s = &r->st[0].s[g];
+    for (size_t row = 0; row < s->nrows; row++, k++) {
+      const bref *x = &ref[k];
+      double mean = x->sdn / (double)x->nn, ss = 0;
+      double *d = malloc(x->nn * sizeof *d);
+      size_t m = 0;
+      for (size_t i = 0; i < BMN; i++) {
+        const brow *b = &BM[i];
+        if (b->s != g || !(b->has & HN) || b->t < x->b || b->t >= x->b + 1800 * S_NS) continue;
+        ss += ((double)b->n - mean) * ((double)b->n - mean);
+        d[m++] = (double)b->n;
+      }
+      assert_int_equal(m, x->nn);
+      qsort(d, m, sizeof *d, cmp_d);
+      check_f(cell(s, row, 1), sqrt(ss / (double)(m - 1)));
+      check_f(cell(s, row, 2), m % 2 ? d[m / 2] : (d[m / 2 - 1] + d[m / 2]) / 2);
+      free(d);
+    }
+  }
+  assert_int_equal(k, nr);
+  free(ref);
+  res_free(r);
+
+  assert_int_equal(teuto_catalog_close(cat), 0);
+  tu_rmrf(dir);
+  free(dir);
+  free(BW);
+  free(BM);
+  BW = BM = NULL;
+  BWN = BWCAP = BMN = 0;
+}
+
 /* ---- public access through disclosure control ---- */
 
 #define P1_LAT 52.0302
@@ -1430,6 +1870,7 @@ int main(void) {
       cmocka_unit_test(test_access_and_errors),
       cmocka_unit_test(test_window_splits),
       cmocka_unit_test(test_read_your_write),
+      cmocka_unit_test(test_block_statistics),
       cmocka_unit_test(test_public_rollups),
   };
   return cmocka_run_group_tests(tests, setup_all, teardown_all);
