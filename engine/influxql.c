@@ -32,8 +32,9 @@
  * float epoch in ns, or a duration as an epoch (1700000000s); each may be followed by any
  * number of "+ duration" / "- duration". All resolve here to IQL_LIT_TIME in int64 ns; a
  * value outside int64 ns (1677-09-21 .. 2262-04-11) is an error. now() and durations compare
- * with time only. tz() does not shift a time string without an offset (InfluxDB reads those
- * in the tz() zone): the zone database is the executor's, not the parser's.
+ * with time only. A time string without an offset is resolved as UTC here and marked
+ * (time_local): the executor reads it in the statement's tz() zone, as InfluxDB does (the
+ * zone database is the executor's, not the parser's).
  *
  * REGEX. A regex is checked here: no NUL byte, groups nested at most INFLUXQL_DEPTH_MAX deep,
  * bounds on what regcomp would build from it (regex_check: repetition counts, expanded size,
@@ -1188,6 +1189,9 @@ static bool parse_time_value(parser *p, influxql_lit *lit) {
     next(p);
     if (!(lit->str = unquote(p, &v))) return false;
     lit->str_len = v.text_len;
+    /* a date, or the space form (which never has a zone): a local time */
+    lit->time_local = v.text_len == 10 || (v.text_len > 10 && lit->str[10] == ' ');
+    lit->time_local_ns = ns;
     break;
   }
   case T_IDENT:

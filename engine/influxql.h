@@ -93,6 +93,10 @@ typedef struct influxql_lit {
   double number;         /* NUMBER, INTEGER */
   int64_t integer;       /* INTEGER */
   int64_t time_ns;       /* TIME */
+  int time_local;        /* TIME from a string without a zone (a date, or the space form):
+                            time_local_ns is that string's value read as UTC, before any
+                            +- duration; the executor reads it in the tz() zone instead */
+  int64_t time_local_ns;
   int boolean;           /* BOOL */
 } influxql_lit;
 

@@ -381,8 +381,21 @@ static bool is_tag(const qplan *p, const char *name) {
 
 /* ---- WHERE ---- */
 
-/* An RFC 3339 time ("2024-03-31T01:00:00Z", fractions, offsets; or a bare date). */
-static bool parse_rfc3339(const char *s, size_t n, int64_t *out) {
+/* The UTC instant of local time `local` (its digits read as UTC) in zone tz: the offset at
+ * the guess local - offset(local), then again; across a DST change the second step takes the
+ * offset in force at the result (a skipped local time lands after the gap). */
+static bool local_to_utc(const tz_zone *tz, int64_t local, int64_t *out) {
+  __int128 u = (__int128)local - tz_off_ns(tz, local);
+  u = (__int128)local - tz_off_ns(tz, query_clamp128(u));
+  if (u > INT64_MAX || u < INT64_MIN) return false;
+  *out = (int64_t)u;
+  return true;
+}
+
+/* An RFC 3339 time ("2024-03-31T01:00:00Z", fractions, offsets; or a bare date). A time
+ * without a zone (a date, or the space form) is local time of tz when tz is given (the
+ * statement's tz(), as InfluxDB reads it), else UTC. */
+static bool parse_rfc3339(const char *s, size_t n, const tz_zone *tz, int64_t *out) {
   char buf[64];
   if (n >= sizeof buf) return false;
   memcpy(buf, s, n);
@@ -391,6 +404,7 @@ static bool parse_rfc3339(const char *s, size_t n, int64_t *out) {
   if (sscanf(buf, "%4d-%2d-%2d%n", &y, &mo, &d, &used) != 3 || used != 10) return false;
   const char *p = buf + 10;
   int64_t frac = 0, off = 0;
+  bool zoned = false;
   if (*p == 'T' || *p == 't' || *p == ' ') {
     if (sscanf(p + 1, "%2d:%2d:%2d%n", &h, &mi, &sec, &used) != 3 || used != 8) return false;
     p += 9;
@@ -403,11 +417,13 @@ static bool parse_rfc3339(const char *s, size_t n, int64_t *out) {
     }
     if (*p == 'Z' || *p == 'z') {
       p++;
+      zoned = true;
     } else if (*p == '+' || *p == '-') {
       int oh, om;
       if (sscanf(p + 1, "%2d:%2d%n", &oh, &om, &used) != 2 || used != 5) return false;
       off = (*p == '-' ? -1 : 1) * (oh * 3600 + om * 60);
       p += 6;
+      zoned = true;
     } else {
       return false;
     }
@@ -417,19 +433,33 @@ static bool parse_rfc3339(const char *s, size_t n, int64_t *out) {
   __int128 t = ((__int128)tz_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 +
                 mi * 60 + sec - off) * NS_PER_S + frac;
   if (t > INT64_MAX || t < INT64_MIN) return false;
+  if (!zoned && tz) {
+    int64_t u;
+    if (!local_to_utc(tz, (int64_t)t, &u)) return false;
+    t = u;
+  }
   *out = (int64_t)t;
   return true;
 }
 
-static bool lit_time(const influxql_lit *l, int64_t *out) {
+static bool lit_time(const influxql_lit *l, const tz_zone *tz, int64_t *out) {
   switch (l->kind) {
-  case IQL_LIT_TIME: *out = l->time_ns; return true;
+  case IQL_LIT_TIME:
+    if (l->time_local && tz) { /* the string in the zone, then its +- durations */
+      int64_t u;
+      if (!local_to_utc(tz, l->time_local_ns, &u) ||
+          __builtin_add_overflow(u, l->time_ns - l->time_local_ns, out))
+        return false;
+      return true;
+    }
+    *out = l->time_ns;
+    return true;
   case IQL_LIT_INTEGER: *out = l->integer; return true;
   case IQL_LIT_NUMBER:
     if (!(l->number >= -9.2e18 && l->number <= 9.2e18)) return false;
     *out = (int64_t)l->number;
     return true;
-  case IQL_LIT_STRING: return parse_rfc3339(l->str, l->str_len, out);
+  case IQL_LIT_STRING: return parse_rfc3339(l->str, l->str_len, tz, out);
   default: return false;
   }
 }
@@ -468,7 +498,7 @@ static int cond_compile(qplan *p, const influxql_cond *c, int depth, qcond **out
   const influxql_lit *l = &c->lit;
   if (ident_is_time(c->ident)) {
     int64_t t;
-    if (!lit_time(l, &t))
+    if (!lit_time(l, p->tz, &t))
       return query_fail(q, TEUTO_EINVAL, "invalid time in condition at char %zu", c->pos + 1);
     switch (c->op) {
     case IQL_GE: p->from = TEUTO_MAX(p->from, t); break;
@@ -1312,6 +1342,10 @@ static int plan_select(qctx *q, qplan *p, const influxql_select *sel) {
     rc = teuto_series_foreach(p->db, (teuto_str){p->meas, strlen(p->meas)}, collect_series, p);
     if (rc) return rc == -ENOMEM ? query_fail(q, rc, "out of memory") : query_fail_rc(q, rc);
   }
+  if (sel->tz) { /* before WHERE: its zone-less time strings are local times of the zone */
+    char why[200];
+    if ((rc = tz_load(sel->tz, &p->tz, why, sizeof why))) return query_fail(q, rc, "%s", why);
+  }
   if (sel->where) {
     p->node_cap = cond_count(sel->where, 0) + 1;
     if (!(p->nodes = calloc(p->node_cap, sizeof *p->nodes))) return query_fail(q, -ENOMEM, "out of memory");
@@ -1326,10 +1360,9 @@ static int plan_select(qctx *q, qplan *p, const influxql_select *sel) {
     if (p->offset < 0) p->offset += p->every;
     /* InfluxDB's upper bound of GROUP BY time: now */
     if (p->to == INT64_MAX) p->to = q->opt.now_ns == INT64_MAX ? INT64_MAX : q->opt.now_ns + 1;
-    if (sel->tz) {
-      char why[200];
-      if ((rc = tz_load(sel->tz, &p->tz, why, sizeof why))) return query_fail(q, rc, "%s", why);
-    }
+  } else if (p->tz) { /* tz() without GROUP BY time: only the WHERE times used the zone */
+    tz_free(p->tz);
+    p->tz = NULL;
   }
   if (p->pub) {
     if ((rc = read_public(p))) return rc;

@@ -1000,6 +1000,28 @@ static void test_time_zones(void **state) {
   assert_int_not_equal(r->st[0].err, 0);
   assert_non_null(strstr(r->st[0].msg, "tzdata"));
   res_free(r);
+  /* a time string without a zone (a date, or the space form) is a local time of tz(), as
+   * InfluxDB reads it: Berlin's Mar 31 00:00 is 23:00Z the day before (CET), Apr 1 12:00 is
+   * 10:00Z (CEST); without tz() the same strings are UTC */
+  const struct {
+    const char *q;
+    int64_t from, to;
+  } lz[2] = {{"SELECT count(usage) FROM cpu WHERE time >= '2024-03-31' AND "
+              "time < '2024-04-01 12:00:00' tz('Europe/Berlin')",
+              utc(2024, 3, 30, 23, 0), utc(2024, 4, 1, 10, 0)},
+             {"SELECT count(usage) FROM cpu WHERE time >= '2024-03-31' AND "
+              "time < '2024-04-01 12:00:00'",
+              utc(2024, 3, 31, 0, 0), utc(2024, 4, 1, 12, 0)}};
+  for (int k = 0; k < 2; k++) {
+    r = run("%s", lz[k].q);
+    s = &r->st[0].s[0];
+    assert_int_equal(s->nrows, 1);
+    range rg = {MAX64(lz[k].from, T0), MIN64(lz[k].to, T_END), 0};
+    vals u = select_rows(F_USAGE, pred_range, &rg);
+    check_agg(cell(s, 0, 1), A_COUNT, F_USAGE, u);
+    free(u.r);
+    res_free(r);
+  }
 }
 
 /* ---- WHERE ---- */
