@@ -782,14 +782,6 @@ static void put_hex16(char *out, const uint8_t bytes[16]) {
 
 #define DAY_NS (86400ll * 1000000000ll)
 
-/* splitmix64's finaliser: every input bit moves every output bit. */
-static inline uint64_t mix64(uint64_t x) {
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ull;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
 
 /* The first slot of identifier p[0..n) in the cache: eight bytes at a time, each word mixed
  * in whole, the last (or only) one read overlapping instead of byte by byte. */

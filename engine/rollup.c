@@ -334,22 +334,9 @@ static int set_add(uint64_t **tab, uint32_t *cap, uint32_t *count, uint64_t key)
 
 /* A cell's hash from its group key's hash (computed once per input) and its bucket. */
 static uint64_t cell_hash(int64_t bucket, uint64_t group_hash) {
-  uint64_t x = group_hash ^ ((uint64_t)bucket * 0x9e3779b97f4a7c15ull);
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ull;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
+  return mix64(group_hash ^ ((uint64_t)bucket * 0x9e3779b97f4a7c15ull));
 }
 
-/* splitmix64's finaliser: every input bit moves every output bit. */
-static inline uint64_t mix64(uint64_t x) {
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ull;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
 
 /* A group key's hash: eight bytes at a time (multiply and rotate), the last (or only) word
  * read overlapping instead of byte by byte, then mix64. In memory only (the cells' table and

@@ -21,6 +21,16 @@
 #define TEUTO_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
 /* ---- little-endian loads and stores: every on-disk integer goes through these ---- */
+/* splitmix64's finaliser: every input bit moves every output bit (in-memory hashing only,
+ * never for identifiers: those get keyed hashes, pseudo.c). */
+static inline uint64_t mix64(uint64_t x) {
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ull;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
 static inline void le_put16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }
 static inline void le_put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
 static inline void le_put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
