@@ -257,6 +257,14 @@ static void test_cell_ids(void **state) {
   expect_id(lat, lon, 10000, "CRS3035RES10000mN3220000E4210000");
 }
 
+/* A uniformly random point of EPSG:3035's area of use. */
+static void random_point(uint64_t *seed, double *lat, double *lon) {
+  const double u = (double)(tu_rand(seed) >> 11) / 9007199254740992.0;
+  const double v = (double)(tu_rand(seed) >> 11) / 9007199254740992.0;
+  *lat = 24.60 + u * (84.73 - 24.60);
+  *lon = -35.58 + v * (44.83 - -35.58);
+}
+
 /* Property: for random points and every size, the id names the cell holding the point: its
  * corner is a multiple of the size, at most the projected point, and less than one size
  * below it. */
@@ -265,9 +273,8 @@ static void test_cell_contains_point(void **state) {
   static const uint32_t sizes_m[] = {100, 250, 1000, 10000};
   uint64_t seed = 52;
   for (int i = 0; i < 2000; i++) {
-    const double u = (double)(tu_rand(&seed) >> 11) / 9007199254740992.0;
-    const double v = (double)(tu_rand(&seed) >> 11) / 9007199254740992.0;
-    const double lat = 24.60 + u * (84.73 - 24.60), lon = -35.58 + v * (44.83 - -35.58);
+    double lat, lon;
+    random_point(&seed, &lat, &lon);
     double n, e;
     assert_int_equal(grid_project(lat, lon, &n, &e), 0);
     for (size_t k = 0; k < 4; k++) {
@@ -296,9 +303,8 @@ static void test_corner_and_format(void **state) {
   static const uint32_t sizes_m[] = {100, 250, 1000, 10000};
   uint64_t seed = 3035;
   for (int i = 0; i < 2000; i++) {
-    const double u = (double)(tu_rand(&seed) >> 11) / 9007199254740992.0;
-    const double v = (double)(tu_rand(&seed) >> 11) / 9007199254740992.0;
-    const double lat = 24.60 + u * (84.73 - 24.60), lon = -35.58 + v * (44.83 - -35.58);
+    double lat, lon;
+    random_point(&seed, &lat, &lon);
     double n, e;
     assert_int_equal(grid_project(lat, lon, &n, &e), 0);
     for (size_t k = 0; k < 4; k++) {
