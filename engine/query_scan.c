@@ -1096,6 +1096,8 @@ static int read_chunk(sworker *w, size_t k, schunk *r) {
       }
       r->ng++;
     }
+    const teuto_query_options *o = &p->q->opt;
+    if (o->cancelled && o->cancelled(o->cancel_ctx)) return werr(w, -ECANCELED, "cancelled");
     int rc = read_series(w, &p->series[i], &r->tmp);
     if (rc) return rc;
     /* the same merge the calling thread does (query_buckets_merge), with the error here */

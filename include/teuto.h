@@ -591,6 +591,12 @@ typedef struct teuto_query_options {
   int admin;                  /* 1: CREATE DATABASE and DROP MEASUREMENT are allowed */
   size_t rows_max;            /* rows one statement may return before it is cut with an error;
                                  0 = 10 000 000 */
+  /* Polled while a statement reads, between series, on any of the query's threads: non-zero
+   * ends the statement with -ECANCELED ("cancelled"). For a caller whose client went away
+   * during a long aggregate, which hands nothing to the sink until its scan is done. NULL:
+   * never polled. Must be thread-safe and quick. */
+  int (*cancelled)(void *ctx);
+  void *cancel_ctx;
 } teuto_query_options;
 
 /* A query that does not parse: where and why. */

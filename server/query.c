@@ -4,7 +4,8 @@
  * ONE QUERY, ONE WORKER. teuto_query runs a query to its end, pushing results into a sink;
  * it cannot pause. So each query runs on a worker thread that streams its answer to the parked
  * connection (stream.c: at most STREAM_RUNNING_MAX at once, more are refused with 503 / ERR
- * LIMIT; backpressure; a closed connection cancels the query at its next sink call). The
+ * LIMIT; backpressure; a closed connection cancels the query at its next sink call, and a
+ * long aggregate between two series: teuto_query_options.cancelled polls the stream). The
  * worker formats through qformat (qformat.c) into its own buffer and hands it over every
  * STREAM_FLUSH_BYTES and at the end, HTTP-chunk framed for /query. Memory per query is
  * stream.c's bound plus the formatter's state, plus what the engine needs (docs/QUERY.md),
@@ -251,8 +252,13 @@ static void job_finish(query_job *j, int rc, const teuto_query_error *qe) {
   job_flush(j);
 }
 
+/* teuto_query_options.cancelled: the connection went away (any of the query's threads). */
+static int job_cancelled(void *ctx) { return stream_cancelled(ctx); }
+
 static void job_run(stream *st) {
   query_job *j = (query_job *)st;
+  j->opt.cancelled = job_cancelled;
+  j->opt.cancel_ctx = &j->st;
   teuto_query_sink sink = {j, sk_statement_begin, sk_series_begin, sk_row, sk_series_end,
                            sk_statement_end};
   teuto_query_error qe;

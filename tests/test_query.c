@@ -26,6 +26,7 @@
  */
 #include <math.h>
 #include <setjmp.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -913,6 +914,33 @@ static void test_fill(void **state) {
       }
       res_free(r);
     }
+}
+
+/* teuto_query_options.cancelled: polled between series on every scan thread; once it says
+ * so the statement ends with -ECANCELED, without an answer. */
+static int cancel_after(void *ctx) {
+  int *polls = ctx;
+  return __atomic_add_fetch(polls, 1, __ATOMIC_RELAXED) > 1;
+}
+
+static void test_cancel(void **state) {
+  (void)state;
+  teuto_query_options o = qopts(TEUTO_QUERY_RAW, 0);
+  int polls = 0;
+  o.cancelled = cancel_after;
+  o.cancel_ctx = &polls;
+  res *r = run_on(E.cat, NULL, "SELECT mean(usage) FROM cpu GROUP BY time(1h), host", &o, 1);
+  assert_int_equal(r->nst, 1);
+  assert_int_equal(r->st[0].err, -ECANCELED);
+  assert_non_null(strstr(r->st[0].msg, "cancelled"));
+  assert_true(__atomic_load_n(&polls, __ATOMIC_RELAXED) >= 2);
+  res_free(r);
+  /* a callback that never cancels changes nothing */
+  polls = -1000000;
+  r = run_on(E.cat, NULL, "SELECT mean(usage) FROM cpu GROUP BY time(1h), host", &o, 0);
+  assert_int_equal(r->st[0].err, 0);
+  assert_true(polls > -1000000); /* it was polled */
+  res_free(r);
 }
 
 /* tz('Europe/Berlin'): day buckets start at local midnight across DST changes, in 2024 (the
@@ -1887,6 +1915,7 @@ int main(void) {
       cmocka_unit_test(test_group_by_time),
       cmocka_unit_test(test_fill),
       cmocka_unit_test(test_time_zones),
+      cmocka_unit_test(test_cancel),
       cmocka_unit_test(test_where),
       cmocka_unit_test(test_show),
       cmocka_unit_test(test_access_and_errors),
