@@ -1060,6 +1060,23 @@ static void test_bound_cells_per_day(void **state) {
   env_free(&e);
 }
 
+/* The regression tests' end: closes every bucket before until, compares both rollups with the
+ * model (printing the differences), and frees everything. Whether they matched. */
+static bool close_and_match(teuto_db *db, int64_t until, model *m, teuto_policy *p, env *e) {
+  close_all(db, until);
+  gset g = {0};
+  bool ok = true;
+  for (int w = 0; w < 2; w++) {
+    read_cells(db, ROLLUP[w], TEUTO_ROLLUP_RAW, INT64_MIN, INT64_MAX, &g);
+    ok &= model_matches(m, w, &g, true);
+  }
+  gset_free(&g);
+  assert_int_equal(teuto_close(db), 0);
+  model_free(m);
+  teuto_policy_free(p);
+  env_free(e);
+  return ok;
+}
 /*
  * Regression (found by this test, fixed in rollup.c by tracking the day's (cell, token) pairs
  * in the day tracker): the per-day bound must be rebuilt by a reopen after a flush. A enters
@@ -1094,18 +1111,7 @@ static bool run_day_bound_reopen(bool reopen) {
   }
   /* A's 4th cell of the day: bounded */
   assert_int_equal(put(db, "A", P1_LAT, P1_LON, 4, h + HOUR_NS + 16 * MIN_NS), 0);
-  close_all(db, h + HOUR_NS);
-  gset g = {0};
-  bool ok = true;
-  for (int w = 0; w < 2; w++) {
-    read_cells(db, ROLLUP[w], TEUTO_ROLLUP_RAW, INT64_MIN, INT64_MAX, &g);
-    ok &= model_matches(&m, w, &g, true);
-  }
-  gset_free(&g);
-  assert_int_equal(teuto_close(db), 0);
-  model_free(&m);
-  teuto_policy_free(p);
-  env_free(&e);
+  bool ok = close_and_match(db, h + HOUR_NS, &m, p, &e);
   if (!ok)
     printf("# cells_per_day_max %s a flush and reopen: a device counts in a 4th cell of its "
            "day\n", reopen ? "forgotten across" : "broken without");
@@ -1144,18 +1150,7 @@ static bool run_day_bound_reopen_overcount(bool reopen) {
   /* A's second cell of the day: counts */
   assert_int_equal(put(db, "A", P1_LAT, P1_LON, 4, h + 31 * MIN_NS), 0);
   model_add_row(&m, h + 31 * MIN_NS, c1, 0, 4);
-  close_all(db, h + HOUR_NS);
-  gset g = {0};
-  bool ok = true;
-  for (int w = 0; w < 2; w++) {
-    read_cells(db, ROLLUP[w], TEUTO_ROLLUP_RAW, INT64_MIN, INT64_MAX, &g);
-    ok &= model_matches(&m, w, &g, true);
-  }
-  gset_free(&g);
-  assert_int_equal(teuto_close(db), 0);
-  model_free(&m);
-  teuto_policy_free(p);
-  env_free(&e);
+  bool ok = close_and_match(db, h + HOUR_NS, &m, p, &e);
   if (!ok)
     printf("# cells_per_day_max %s a flush and reopen: a device's second cell is refused\n",
            reopen ? "over-counts across" : "broken without");
@@ -1207,18 +1202,7 @@ static void test_bound_cells_per_day_with_late_days(void **state) {
     assert_int_equal(put(db, "A", P1_LAT, P1_LON, 10 + i, t), 0); /* within the lateness */
     if (i < 3) model_add_row(&m, t, c1, 0, 10 + i);
   }
-  close_all(db, d + 3 * DAY_NS);
-  gset g = {0};
-  bool ok = true;
-  for (int w = 0; w < 2; w++) {
-    read_cells(db, ROLLUP[w], TEUTO_ROLLUP_RAW, INT64_MIN, INT64_MAX, &g);
-    ok &= model_matches(&m, w, &g, true);
-  }
-  gset_free(&g);
-  assert_int_equal(teuto_close(db), 0);
-  model_free(&m);
-  teuto_policy_free(p);
-  env_free(&e);
+  bool ok = close_and_match(db, d + 3 * DAY_NS, &m, p, &e);
   if (!ok) fail_msg("cells_per_day_max not applied to late rows of the previous day");
 }
 
