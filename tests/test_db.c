@@ -24,6 +24,7 @@
 #include "testutil.h"
 #include "db.h"
 #include "io.h"
+#include "notifier.h"
 
 #define T_SLOTS 2000
 #define NFIELDS 4 /* a float, an int, a bool, a string */
@@ -701,44 +702,22 @@ static void test_fault_during_flush(void **state) {
 
 /* ---- writes that do not wait for durability ---- */
 
-typedef struct notifier {
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
-  uint64_t count; /* durable_notify calls */
-} notifier;
-
-static void notifier_fn(void *ctx) { /* under the engine's locks: only count and signal */
-  notifier *n = ctx;
-  pthread_mutex_lock(&n->mu);
-  n->count++;
-  pthread_cond_broadcast(&n->cv);
-  pthread_mutex_unlock(&n->mu);
-}
-
 /* As an event loop waits for a parked write: note the notification count, look at
- * teuto_durable_lsn, sleep until the next notification (a lost one fails after 10 s). */
+ * teuto_durable_lsn, sleep until the next notification. */
 static int wait_notified(teuto_db *db, notifier *n, uint64_t lsn) {
   for (;;) {
-    pthread_mutex_lock(&n->mu);
-    uint64_t seen = n->count;
-    pthread_mutex_unlock(&n->mu);
+    uint64_t seen = notifier_count(n);
     uint64_t durable = 0;
     int rc = teuto_durable_lsn(db, &durable);
     if (rc) return rc;
     if (durable >= lsn) return 0;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += 10;
-    pthread_mutex_lock(&n->mu);
-    while (n->count == seen)
-      if (pthread_cond_timedwait(&n->cv, &n->mu, &ts) == ETIMEDOUT) fail_msg("no notification");
-    pthread_mutex_unlock(&n->mu);
+    notifier_wait_after(n, seen);
   }
 }
 
 static void no_wait_run(teuto_durability durability) {
   char *dir = tu_mkdtemp();
-  notifier n = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+  notifier n = NOTIFIER_INIT;
   teuto_options o = tu_quiet_opts();
   o.durability = durability;
   o.durable_notify = notifier_fn;
@@ -832,7 +811,7 @@ static void test_no_wait_interval(void **state) {
 static void test_no_wait_fsync_failure(void **state) {
   (void)state;
   char *dir = tu_mkdtemp();
-  notifier n = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+  notifier n = NOTIFIER_INIT;
   teuto_options o = tu_quiet_opts();
   o.durability = TEUTO_DURABILITY_ALWAYS;
   o.durable_notify = notifier_fn;

@@ -39,6 +39,7 @@
 #include <xxhash.h>
 
 #include "wal.h"
+#include "notifier.h"
 
 static bool g_disable_uring;
 
@@ -758,29 +759,12 @@ static void test_group_commit_threads(void **state) {
 
 /* ---- commits without waiting ---- */
 
-typedef struct notifier {
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
-  uint64_t count; /* notifications so far */
-} notifier;
-
-/* wal_options.notify_fn: runs under the WAL's lock, so it only counts and signals */
-static void notifier_fn(void *ctx) {
-  notifier *n = ctx;
-  pthread_mutex_lock(&n->mu);
-  n->count++;
-  pthread_cond_broadcast(&n->cv);
-  pthread_mutex_unlock(&n->mu);
-}
-
 /* Waits as an event loop does: notes the notification count, looks at wal_committed_lsn, and
- * if lsn is not committed yet sleeps until the next notification (no polling: a lost
- * notification hangs, and fails after 10 s). Returns 0 or wal_committed_lsn's error. */
+ * if lsn is not committed yet sleeps until the next notification. Returns 0 or
+ * wal_committed_lsn's error. */
 static int wait_notified(wal *w, notifier *n, uint64_t lsn) {
   for (;;) {
-    pthread_mutex_lock(&n->mu);
-    uint64_t seen = n->count;
-    pthread_mutex_unlock(&n->mu);
+    uint64_t seen = notifier_count(n);
     uint64_t committed = 0;
     int rc = wal_committed_lsn(w, &committed);
     if (rc) {
@@ -788,19 +772,13 @@ static int wait_notified(wal *w, notifier *n, uint64_t lsn) {
       return rc;
     }
     if (committed >= lsn) return 0;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += 10;
-    pthread_mutex_lock(&n->mu);
-    while (n->count == seen)
-      if (pthread_cond_timedwait(&n->cv, &n->mu, &ts) == ETIMEDOUT) fail_msg("no notification");
-    pthread_mutex_unlock(&n->mu);
+    notifier_wait_after(n, seen);
   }
 }
 
 static void commit_async_run(teuto_durability d) {
   char *dir = tmpdir_new();
-  notifier n = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+  notifier n = NOTIFIER_INIT;
   wal_options o = opts(d, 64 * 1024); /* a few rotations on the way */
   o.notify_fn = notifier_fn;
   o.notify_ctx = &n;
@@ -858,7 +836,7 @@ static void test_commit_async_failure(void **state) {
                         {.fail_fsync_at = 3, .err = -EIO}};
   for (size_t k = 0; k < sizeof plans / sizeof plans[0]; k++) {
     char *dir = tmpdir_new();
-    notifier n = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+    notifier n = NOTIFIER_INIT;
     wal_options o = opts(TEUTO_DURABILITY_ALWAYS, 0);
     o.notify_fn = notifier_fn;
     o.notify_ctx = &n;
