@@ -1,9 +1,11 @@
 // What the node integration tests share (test_clients.mjs, test_query_clients.mjs,
 // test_export_jsonld.mjs): real npm packages installed into a cache directory outside the tree,
-// and a free loopback port. Node's standard library only.
-import { spawnSync } from 'node:child_process';
+// a free loopback port, the real teutod started on such ports, and the test runner. Node's
+// standard library only.
+import { spawn, spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -95,4 +97,74 @@ export async function runTests(tests, setupError, afterEach) {
     if (afterEach) afterEach(!ok);
   }
   return { passed, failed };
+}
+
+const running = new Set();
+process.on('exit', () => { for (const c of running) c.kill('SIGKILL'); });
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function pingStatus(port) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method: 'GET', path: '/ping' }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** The real teutod (binary teutod) with args plus --http, --lp (only with lp: true) and
+ * --query on free loopback ports, ready once /ping answers 204; started again on other ports
+ * (up to 5 times) when a port it was given was taken in the meantime. Returns { port, lpPort,
+ * proc, log, exited, stop() }: stop() sends SIGTERM, waits (SIGKILL after 30 s) and throws
+ * unless the exit status is 0; a second stop() does nothing. Killed when the test exits. */
+export async function startTeutod(teutod, args, { cwd, lp = false } = {}) {
+  for (let attempt = 0; ; attempt++) {
+    const s = { port: await freePort(), lpPort: lp ? await freePort() : null, log: '' };
+    const all = [...args, '--http', `127.0.0.1:${s.port}`,
+      '--lp', lp ? `127.0.0.1:${s.lpPort}` : 'off', '--query', `127.0.0.1:${await freePort()}`];
+    s.proc = spawn(teutod, all, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    running.add(s.proc);
+    s.proc.stdout.on('data', (b) => { s.log += b; });
+    s.proc.stderr.on('data', (b) => { s.log += b; });
+    s.exited = new Promise((resolve) => s.proc.on('exit', (code, sig) => {
+      running.delete(s.proc);
+      resolve(code === null ? `signal ${sig}` : code);
+    }));
+    let spawnError = null;
+    s.proc.on('error', (e) => { spawnError = `cannot start ${teutod}: ${e.message}`; });
+    const deadline = Date.now() + 20000;
+    let up = false;
+    while (!up && s.proc.exitCode === null && s.proc.signalCode === null) {
+      if (spawnError) throw new Error(spawnError);
+      try {
+        up = (await pingStatus(s.port)) === 204;
+      } catch { /* not listening yet */ }
+      if (!up && Date.now() > deadline) {
+        s.proc.kill('SIGKILL');
+        throw new Error(`teutod did not answer /ping: ${s.log}`);
+      }
+      if (!up) await sleep(30);
+    }
+    if (up) {
+      let stopped = false;
+      s.stop = async () => {
+        if (stopped) return;
+        stopped = true;
+        s.proc.kill('SIGTERM');
+        const rc = await Promise.race([s.exited, sleep(30000).then(() => 'timeout')]);
+        if (rc === 'timeout') {
+          s.proc.kill('SIGKILL');
+          throw new Error(`teutod did not stop within 30 s (log: ${s.log})`);
+        }
+        if (rc !== 0) throw new Error(`teutod exit status ${rc} (log: ${s.log})`);
+      };
+      return s;
+    }
+    await s.exited;
+    if (!s.log.includes('Address already in use') || attempt === 4) {
+      throw new Error(`teutod exited: ${s.log}`);
+    }
+  }
 }

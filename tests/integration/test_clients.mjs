@@ -13,7 +13,7 @@
 // Observation of what the clients send (headers, paths) uses node's diagnostics_channel on the
 // real requests; nothing is stubbed. Prints `N passed, M failed`; exits non-zero on any failure.
 
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import diagnostics from 'node:diagnostics_channel';
 import fs from 'node:fs';
@@ -22,7 +22,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { PACKAGES, freePort, installClients, runTests } from './clients_util.mjs';
+import { PACKAGES, installClients, runTests, startTeutod } from './clients_util.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const SRC = process.env.TEUTO_SOURCE_DIR || path.join(HERE, '..', '..');
@@ -55,54 +55,14 @@ function request(port, method, p, body, headers = {}) {
   });
 }
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const running = new Set();
-process.on('exit', () => { for (const c of running) c.kill('SIGKILL'); });
 
 class Server {
   static async start(data, config) {
-    const s = new Server();
+    const s = Object.assign(new Server(), await startTeutod(TEUTOD,
+      ['--data', data, ...(config ? ['--config', config] : [])], { lp: true }));
     s.data = data;
-    s.port = await freePort();
-    const args = ['--data', data, '--http', `127.0.0.1:${s.port}`, '--lp', `127.0.0.1:${await freePort()}`,
-      '--query', `127.0.0.1:${await freePort()}`];
-    if (config) args.push('--config', config);
-    s.log = '';
-    s.proc = spawn(TEUTOD, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    running.add(s.proc);
-    s.proc.stdout.on('data', (b) => { s.log += b; });
-    s.proc.stderr.on('data', (b) => { s.log += b; });
-    s.exited = new Promise((resolve) => s.proc.on('exit', (code, sig) => {
-      running.delete(s.proc);
-      resolve(code === null ? `signal ${sig}` : code);
-    }));
-    const deadline = Date.now() + 20000;
-    for (;;) {
-      if (s.proc.exitCode !== null) throw new Error(`teutod exited with ${s.proc.exitCode}: ${s.log}`);
-      try {
-        if ((await request(s.port, 'GET', '/ping')).status === 204) break;
-      } catch { /* not listening yet */ }
-      if (Date.now() > deadline) {
-        s.proc.kill('SIGKILL');
-        throw new Error(`teutod did not answer /ping: ${s.log}`);
-      }
-      await sleep(30);
-    }
     s.url = `http://127.0.0.1:${s.port}`;
     return s;
-  }
-
-  /** SIGTERM, wait for the exit; the exit status must be 0 (clean flush). */
-  async stop() {
-    if (this.stopped) return;
-    this.stopped = true;
-    this.proc.kill('SIGTERM');
-    const rc = await Promise.race([this.exited, sleep(30000).then(() => 'timeout')]);
-    if (rc === 'timeout') {
-      this.proc.kill('SIGKILL');
-      throw new Error('teutod did not stop within 30 s');
-    }
-    eq(rc, 0, `teutod exit status (log: ${this.log})`);
   }
 }
 

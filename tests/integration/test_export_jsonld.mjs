@@ -18,14 +18,13 @@
 // failure with npm's message, never a silent skip.
 // Prints `N passed, M failed`; exits non-zero on any failure.
 
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { freePort, installPackages, runTests } from './clients_util.mjs';
+import { installPackages, runTests, startTeutod } from './clients_util.mjs';
 
 // Exact version, checked with `npm view jsonld version` when the test was written.
 const JSONLD = { jsonld: '9.0.0' };
@@ -107,53 +106,10 @@ function config(d) {
   return p;
 }
 
-const running = new Set();
-process.on('exit', () => { for (const c of running) c.kill('SIGKILL'); });
 
-/** The real teutod with conf, on free loopback ports; started again on others (up to 5 times)
- * when a port it was given was taken in the meantime. */
+/** The real teutod with conf (teutod's working directory cwd), on free loopback ports. */
 async function startServer(conf, cwd) {
-  for (let attempt = 0; ; attempt++) {
-    const s = { port: await freePort(), log: '' };
-    const args = ['--config', conf, '--http', `127.0.0.1:${s.port}`, '--lp', 'off',
-      '--query', `127.0.0.1:${await freePort()}`];
-    s.proc = spawn(TEUTOD, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    running.add(s.proc);
-    s.proc.stdout.on('data', (b) => { s.log += b; });
-    s.proc.stderr.on('data', (b) => { s.log += b; });
-    s.exited = new Promise((resolve) => s.proc.on('exit', (code, sig) => {
-      running.delete(s.proc);
-      resolve(code === null ? `signal ${sig}` : code);
-    }));
-    s.proc.on('error', (e) => { s.spawnError = `cannot start ${TEUTOD}: ${e.message}`; });
-    const deadline = Date.now() + 20000;
-    let up = false;
-    while (s.proc.exitCode === null && s.proc.signalCode === null) {
-      if (s.spawnError) throw new Error(s.spawnError);
-      try {
-        if ((await request(s.port, 'GET', '/ping')).status === 204) {
-          up = true;
-          break;
-        }
-      } catch { /* not listening yet */ }
-      if (Date.now() > deadline) {
-        s.proc.kill('SIGKILL');
-        throw new Error(`teutod did not answer /ping: ${s.log}`);
-      }
-      await sleep(30);
-    }
-    if (up) {
-      s.stop = async () => {
-        s.proc.kill('SIGTERM');
-        const rc = await Promise.race([s.exited, sleep(30000).then(() => 'timeout')]);
-        if (rc === 'timeout') s.proc.kill('SIGKILL');
-        eq(rc, 0, `teutod exit status (log: ${s.log})`);
-      };
-      return s;
-    }
-    await s.exited;
-    if (!s.log.includes('Address already in use') || attempt === 4) throw new Error(`teutod exited: ${s.log}`);
-  }
+  return startTeutod(TEUTOD, ['--config', conf], { cwd });
 }
 
 /** A few rows of bike and air on DAY0, and one row per measurement two days later, which

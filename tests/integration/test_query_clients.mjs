@@ -10,7 +10,6 @@
 // client sends are observed with node's diagnostics_channel; nothing is stubbed.
 // Prints `N passed, M failed`; exits non-zero on any failure.
 
-import { spawn } from 'node:child_process';
 import diagnostics from 'node:diagnostics_channel';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -18,7 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { PACKAGES, freePort, installClients, runTests } from './clients_util.mjs';
+import { PACKAGES, installClients, runTests, startTeutod } from './clients_util.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const SRC = process.env.TEUTO_SOURCE_DIR || path.join(HERE, '..', '..');
@@ -42,37 +41,9 @@ function request(port, method, p) {
   });
 }
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const running = new Set();
-process.on('exit', () => { for (const c of running) c.kill('SIGKILL'); });
 
 async function startServer(data) {
-  const s = { port: await freePort(), log: '' };
-  const args = ['--data', data, '--http', `127.0.0.1:${s.port}`, '--lp', 'off', '--query', `127.0.0.1:${await freePort()}`];
-  s.proc = spawn(TEUTOD, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  running.add(s.proc);
-  s.proc.stdout.on('data', (b) => { s.log += b; });
-  s.proc.stderr.on('data', (b) => { s.log += b; });
-  s.exited = new Promise((resolve) => s.proc.on('exit', (code, sig) => {
-    running.delete(s.proc);
-    resolve(code === null ? `signal ${sig}` : code);
-  }));
-  const deadline = Date.now() + 20000;
-  for (;;) {
-    if (s.proc.exitCode !== null) throw new Error(`teutod exited with ${s.proc.exitCode}: ${s.log}`);
-    try {
-      if ((await request(s.port, 'GET', '/ping')) === 204) break;
-    } catch { /* not listening yet */ }
-    if (Date.now() > deadline) throw new Error(`teutod did not answer /ping: ${s.log}`);
-    await sleep(30);
-  }
-  s.stop = async () => {
-    s.proc.kill('SIGTERM');
-    const rc = await Promise.race([s.exited, sleep(30000).then(() => 'timeout')]);
-    if (rc === 'timeout') s.proc.kill('SIGKILL');
-    eq(rc, 0, `teutod exit status (log: ${s.log})`);
-  };
-  return s;
+  return startTeutod(TEUTOD, ['--data', data]);
 }
 
 function eq(got, want, what) {
