@@ -124,9 +124,9 @@ def alive(srv):
                              % (srv.proc.returncode, srv.logtext()[-1500:]))
 
 
-def wait_finalised(srv, db, at_least, timeout=20, quiet_s=0.3):
-    """Waits until the background thread wrote at least `at_least` closed rollup cells of db
-    and the count stayed put for quiet_s (one take writes every closed cell at once)."""
+def _steady_finalised(srv, db, at_least, quiet_s, timeout):
+    """The finalised-cell count of db once it reached at_least (None: any) and stayed put for
+    quiet_s, or None after timeout; and the last count seen."""
     deadline = time.time() + timeout
     last, since = None, time.time()
     while time.time() < deadline:
@@ -134,26 +134,26 @@ def wait_finalised(srv, db, at_least, timeout=20, quiet_s=0.3):
         n = metric(srv.metrics(), "teuto_db_rollup_cells_finalised_total", 'db="%s"' % db)
         if n != last:
             last, since = n, time.time()
-        elif n is not None and n >= at_least and time.time() - since >= quiet_s:
-            return n
+        elif (at_least is None or (n is not None and n >= at_least)) and time.time() - since >= quiet_s:
+            return n, last
         time.sleep(0.05)
-    raise AssertionError("timed out waiting for %d finalised cells in %s (have %r)" % (at_least, db, last))
+    return None, last
+
+
+def wait_finalised(srv, db, at_least, timeout=20, quiet_s=0.3):
+    """Waits until the background thread wrote at least `at_least` closed rollup cells of db
+    and the count stayed put for quiet_s (one take writes every closed cell at once)."""
+    n, last = _steady_finalised(srv, db, at_least, quiet_s, timeout)
+    if n is None:
+        raise AssertionError("timed out waiting for %d finalised cells in %s (have %r)" % (at_least, db, last))
+    return n
 
 
 def settle(srv, db, quiet_s=0.5, timeout=10):
     """Waits until the finalised-cell count of db stayed put for quiet_s (when a test cannot
     know how many cells should close)."""
-    deadline = time.time() + timeout
-    last, since = None, time.time()
-    while time.time() < deadline:
-        alive(srv)
-        n = metric(srv.metrics(), "teuto_db_rollup_cells_finalised_total", 'db="%s"' % db)
-        if n != last:
-            last, since = n, time.time()
-        elif time.time() - since >= quiet_s:
-            return n
-        time.sleep(0.05)
-    return last
+    n, last = _steady_finalised(srv, db, None, quiet_s, timeout)
+    return last if n is None else n
 
 
 # ---------------------------------------------------------------- configs
