@@ -455,6 +455,7 @@ def test_durability_always_parked():
         ok(b"line 2: invalid field value" in out, "the bad line named after parking: %r" % out)
 
         # clients that leave while their write is parked: one closes, one resets
+        rows_before = metric(s.http_port, 'teuto_ingest_rows_total{proto="http"}') or 0
         body = b"".join(b"p,c=gone v=%di %d\n" % (i, i) for i in range(20000))
         for reset in (False, True):
             g = socket.create_connection(("127.0.0.1", s.http_port), timeout=10)
@@ -463,8 +464,21 @@ def test_durability_always_parked():
             if reset:
                 g.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
             g.close()
+        # the closing client's body was all sent, so its rows get written (the reset one's may
+        # not): only then has teutod surely seen the clients, and only then may the count of
+        # open connections (1: this scrape) say they are gone; it must then stay put
         deadline = time.time() + 10
-        while metric(s.http_port, "teuto_connections") != 1 and time.time() < deadline:
+        while ((metric(s.http_port, 'teuto_ingest_rows_total{proto="http"}') or 0) < rows_before + 20000
+               and time.time() < deadline):
+            time.sleep(0.05)
+        steady_since = None
+        while time.time() < deadline:
+            if metric(s.http_port, "teuto_connections") != 1:
+                steady_since = None
+            elif steady_since is None:
+                steady_since = time.time()
+            elif time.time() - steady_since >= 0.3:
+                break
             time.sleep(0.05)
         eq(metric(s.http_port, "teuto_connections"), 1, "connections after the clients left")
         st, _, b = request(s.http_port, "POST", "/write?db=p", b"p,c=after v=1i 1\n")
