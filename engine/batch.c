@@ -35,6 +35,11 @@
  *             measurement name ("bike:1h"), zigzag varint until_ns: every bucket of that
  *             rollup starting before until_ns is final
  *
+ * Version 3 records a DROP MEASUREMENT; it holds no rows:
+ *
+ *   u8      payload version (3)
+ *   varint  len (1..TEUTO_NAME_MAX), the measurement's name
+ *
  * An input carries no identifier and no coordinate: only the pseudonym's token, the grid
  * cell in the group key, and the bucket start (privacy.c made them).
  *
@@ -128,6 +133,13 @@ static int put_bytes(tbuf *o, const void *p, size_t n) {
 static int put_varint(tbuf *o, uint64_t v) {
   uint8_t hdr[VARINT_MAX];
   return tbuf_append(o, hdr, varint_put(hdr, v));
+}
+
+int batch_encode_drop(tbuf *out, teuto_str meas) {
+  uint8_t v = BATCH_PAYLOAD_VERSION_DROP;
+  out->len = 0;
+  int rc = tbuf_append(out, &v, 1);
+  return rc ? rc : put_bytes(out, meas.ptr, meas.len);
 }
 
 #define INPUT_MEAS_MAX 64 /* governed measurements one payload's inputs may name */
@@ -481,6 +493,11 @@ int batch_decode(const uint8_t *payload, size_t len, batch_view *v) {
   rd r = {payload, payload + len, false};
   if (len < 1) return TEUTO_CORRUPT("empty batch payload");
   uint8_t version = *r.p++;
+  if (version == BATCH_PAYLOAD_VERSION_DROP) {
+    v->drop = rd_bytes(&r, TEUTO_NAME_MAX);
+    if (r.bad || v->drop.len == 0 || r.p != r.end) goto corrupt;
+    return 0;
+  }
   if (version != BATCH_PAYLOAD_VERSION && version != BATCH_PAYLOAD_VERSION_ROLLUP)
     return TEUTO_EFORMAT;
   v->meas_count = rd_count(&r, 1);

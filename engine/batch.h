@@ -17,6 +17,7 @@
 
 #define BATCH_PAYLOAD_VERSION 1 /* rows only */
 #define BATCH_PAYLOAD_VERSION_ROLLUP 2 /* rows, then rollup inputs (FORMAT §WAL payload) */
+#define BATCH_PAYLOAD_VERSION_DROP 3   /* DROP MEASUREMENT: one measurement name, no rows */
 
 struct privacy_input;
 
@@ -57,8 +58,13 @@ int batch_add_row(batch *b, series *s, int64_t time_ns, uint32_t n, const uint32
 int batch_add_input(batch *b, const struct privacy_input *in, int32_t row);
 /* Encodes all rows (and rollup inputs) into b->out. Returns 0 or -ENOMEM. */
 int batch_encode(batch *b);
+/* Encodes the payload of a DROP MEASUREMENT of meas (1..TEUTO_NAME_MAX bytes) into out
+ * (emptied first). Returns 0 or -ENOMEM. */
+int batch_encode_drop(tbuf *out, teuto_str meas);
 
 typedef struct batch_view {
+  teuto_str drop;             /* version 3: the dropped measurement (every count below 0);
+                                 else {NULL, 0} */
   uint32_t meas_count;
   teuto_str *meas;            /* measurement names */
   uint32_t series_count;

@@ -1,5 +1,6 @@
 /*
- * compact.c — background compaction and retention.
+ * compact.c — everything that removes parts: background compaction, retention, and the parts'
+ * side of DROP MEASUREMENT.
  *
  * Compaction is tiered: in the background, once a (measurement, partition) has
  * compact_min_parts parts of one level, those parts are merged into one part of the next
@@ -15,7 +16,8 @@
  * their mapping.
  *
  * Retention drops whole partitions: every part whose partition ended before the cutoff.
- * Both run under flush_mu (the caller holds it for compact_partition).
+ * DROP MEASUREMENT drops every part of the measurement (db.c writes the WAL record first).
+ * All run under flush_mu (the caller holds it for compact_partition and db_drop_parts).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -258,6 +260,33 @@ int teuto_compact(teuto_db *db) {
   if (rc == 0 && db_has_retention(db)) {
     int n = teuto_apply_retention(db, teuto_now_wall_ns());
     if (n < 0) rc = n;
+  }
+  return rc;
+}
+
+int db_drop_parts(teuto_db *db, teuto_str meas) {
+  pthread_mutex_lock(&db->mu);
+  part **gone = malloc((db->part_count ? db->part_count : 1) * sizeof *gone);
+  uint32_t ngone = 0;
+  for (uint32_t i = 0; gone && i < db->part_count; i++) {
+    part *p = db->parts[i];
+    if (p->meas_len != meas.len || memcmp(p->meas, meas.ptr, meas.len)) continue;
+    part_ref(p); /* commit_swap drops the live list's reference */
+    gone[ngone++] = p;
+  }
+  pthread_mutex_unlock(&db->mu);
+  int rc = gone ? 0 : -ENOMEM;
+  if (rc == 0 && ngone) {
+    teuto_logf(TEUTO_LOG_INFO, "%s: DROP MEASUREMENT %.*s: removing %u parts", db->dir,
+               (int)meas.len, meas.ptr, ngone);
+    rc = commit_swap(db, gone, ngone, NULL, NULL);
+  }
+  for (uint32_t k = 0; k < ngone; k++) part_unref(gone[k]);
+  free(gone);
+  if (rc == -ENOMEM) { /* commit_swap leaves the db usable on ENOMEM; a drop must not */
+    pthread_mutex_lock(&db->mu);
+    if (!db->failed) db->failed = rc;
+    pthread_mutex_unlock(&db->mu);
   }
   return rc;
 }

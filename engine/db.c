@@ -23,13 +23,21 @@
  * the last LSN in imm; then, under mu, the parts go live and imm is dropped in one step;
  * finally the WAL segments at or below flushed_lsn are deleted.
  *
+ * DROP MEASUREMENT (teuto_drop_measurement): under flush_mu and mu, a WAL record (payload
+ * version 3) is appended and the measurement's rows leave the memtable and its series the
+ * registry; the record is fdatasync'ed; then its parts leave the manifest (compact.c). Replay
+ * of a record above flushed_lsn does the same. A writer whose resolved series were dropped
+ * between its phases starts over (drop_gen).
+ *
  * Invariants:
  *  1. every acknowledged row is in the WAL (LSN > manifest.flushed_lsn) or in a live part;
  *  2. a part is live (in db->parts) iff it is in the committed manifest;
  *  3. for one (series, timestamp, field), the value from the highest source wins: memtable >
  *     imm > parts by descending seq; flush gives parts seq = their last LSN, compaction the
  *     max seq of its inputs;
- *  4. once db->failed is set, nothing more is written or acknowledged.
+ *  4. once db->failed is set, nothing more is written or acknowledged;
+ *  5. no row enters the memtable under a dropped series: the WAL order of a write and a drop
+ *     is the order their rows are kept in, live and in replay.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -276,6 +284,21 @@ static int replay_rollups(replay_ctx *rc_, uint64_t lsn, const batch_view *v) {
   return 0;
 }
 
+/* DROP MEASUREMENT's memory side (live and in replay), under mu: m's rows leave the
+ * memtables, the registry forgets m and its series. */
+static int drop_in_memory(teuto_db *db, teuto_str name) {
+  measurement *m = measurement_find(&db->reg, name);
+  if (!m) return 0;
+  memtable_drop_measurement(db->mt, m);
+  if (db->imm) memtable_drop_measurement(db->imm, m);
+  int rc = measurement_forget(&db->reg, m);
+  if (rc) return rc;
+  db->drop_gen++;
+  db->stats.series_count = series_live_count(&db->reg);
+  db->stats.memtable_bytes = db->mt->bytes + (db->imm ? db->imm->bytes : 0);
+  return 0;
+}
+
 static int replay_frame(void *ctx, uint64_t lsn, const uint8_t *payload, size_t len) {
   replay_ctx *rc_ = ctx;
   teuto_db *db = rc_->db;
@@ -284,6 +307,18 @@ static int replay_frame(void *ctx, uint64_t lsn, const uint8_t *payload, size_t 
   if (rc) {
     teuto_logf(TEUTO_LOG_ERROR, "%s: WAL frame %llu has a valid checksum but a bad payload: %s",
                db->dir, (unsigned long long)lsn, teuto_strerror(rc));
+    return rc;
+  }
+  if (v->drop.len) {
+    /* a drop not yet covered by the manifest: the rows replayed so far go, and so do the
+     * measurement's parts, which all hold frames at or below flushed_lsn < lsn */
+    if (lsn <= rc_->flushed_lsn) return 0;
+    pthread_mutex_lock(&db->flush_mu);
+    pthread_mutex_lock(&db->mu);
+    rc = drop_in_memory(db, v->drop);
+    pthread_mutex_unlock(&db->mu);
+    if (rc == 0) rc = db_drop_parts(db, v->drop);
+    pthread_mutex_unlock(&db->flush_mu);
     return rc;
   }
   if ((rc = replay_rollups(rc_, lsn, v))) return rc;
@@ -592,7 +627,7 @@ int teuto_open(const char *dir, const teuto_options *opt, teuto_db **out) {
                     .notify_fn = db->opt.durable_notify,
                     .notify_ctx = db->opt.durable_notify_ctx};
   if ((rc = wal_open(db->wal_dir, &wo, next_lsn, &db->wal))) goto fail;
-  db->stats.series_count = db->reg.series_count;
+  db->stats.series_count = series_live_count(&db->reg);
   if (db->opt.background) {
     if (pthread_create(&db->bg, NULL, bg_main, db) != 0) {
       rc = -EAGAIN;
@@ -704,7 +739,7 @@ static int resolve_row(teuto_db *db, batch *b, const teuto_row *row) {
                             : (teuto_str){NULL, 0};
     if (slot == n) n++;
   }
-  db->stats.series_count = db->reg.series_count;
+  db->stats.series_count = series_live_count(&db->reg);
   return batch_add_row(b, s, row->time_ns, n, db->scr_idx, db->scr_val, db->scr_str);
 }
 
@@ -767,11 +802,16 @@ static int apply_batch(teuto_db *db, const batch *b, const privacy_batch *pb, ui
 
 int teuto_write_rows(teuto_db *db, const teuto_row *rows, size_t row_count, int *row_status,
                      unsigned flags, teuto_write_result *res) {
-  teuto_write_result r = {0, 0, 0, 0, 0};
-  int rc = 0;
-  uint64_t lsn = 0;
+  teuto_write_result r;
+  int rc;
+  uint64_t lsn;
+again:
+  r = (teuto_write_result){0, 0, 0, 0, 0};
+  rc = 0;
+  lsn = 0;
   /* Phase 1, under mu: resolve the rows against the registry and encode the WAL payload. */
   pthread_mutex_lock(&db->mu);
+  uint64_t drop_gen = db->drop_gen;
   write_batch *wb = db->failed ? NULL : batch_take(db);
   if (!wb) {
     rc = db->failed ? TEUTO_EFAILED : -ENOMEM;
@@ -859,13 +899,23 @@ int teuto_write_rows(teuto_db *db, const teuto_row *rows, size_t row_count, int 
 
   /* Phase 3, under mu: append the frame (its LSN fixes the order) and apply the same rows to
    * the memtable and the rollups in the same critical section, so memtable order is LSN
-   * order. The series and field indexes resolved in phase 1 stay valid: they are never
-   * removed. */
+   * order. The series and field indexes resolved in phase 1 stay valid unless a DROP
+   * MEASUREMENT forgot one meanwhile: then the whole write starts again (rare; the counters
+   * of refused and late rows may count its rows twice). */
   pthread_mutex_lock(&db->mu);
   if (rc) goto unlock;
   if (db->failed) {
     rc = TEUTO_EFAILED;
     goto unlock;
+  }
+  if (db->drop_gen != drop_gen) {
+    bool stale = false;
+    for (uint32_t i = 0; i < b->row_count && !stale; i++) stale = b->rows[i].s->meas->dropped;
+    if (stale) {
+      batch_give(db, wb);
+      pthread_mutex_unlock(&db->mu);
+      goto again;
+    }
   }
   if ((rc = wal_append_prepared(db->wal, &wb->frame, &lsn))) {
     if (rc != -ENOMEM) db->failed = rc;
@@ -898,6 +948,39 @@ unlock:
   if (res) *res = r;
   if (rc) return rc;
   return r.rejected_count ? TEUTO_EPARTIAL : 0;
+}
+
+int teuto_drop_measurement(teuto_db *db, teuto_str name) {
+  if (!name.ptr || name.len == 0 || name.len > TEUTO_NAME_MAX) return TEUTO_EINVAL;
+  if (privacy_is_rollup(db->opt.policy, name, NULL, NULL)) return TEUTO_EPOLICY;
+  tbuf payload = {0};
+  wal_prepared frame = {0};
+  int rc = batch_encode_drop(&payload, name);
+  if (rc == 0) rc = wal_frame_prepare(&frame, payload.data, payload.len);
+  tbuf_free(&payload);
+  if (rc) {
+    wal_prepared_free(&frame);
+    return rc;
+  }
+  /* flush_mu: no flush (imm is NULL), compaction or retention runs meanwhile */
+  pthread_mutex_lock(&db->flush_mu);
+  pthread_mutex_lock(&db->mu);
+  uint64_t lsn;
+  rc = db->failed ? TEUTO_EFAILED : wal_append_prepared(db->wal, &frame, &lsn);
+  if (rc && rc != TEUTO_EFAILED && rc != -ENOMEM) db->failed = rc;
+  /* in the WAL but not in memory: stop, a reopen replays it */
+  if (rc == 0 && (rc = drop_in_memory(db, name))) db->failed = rc;
+  pthread_mutex_unlock(&db->mu);
+  wal_prepared_free(&frame);
+  /* the record is durable before a part goes: a reopen after a crash finishes the drop */
+  if (rc == 0 && (rc = wal_sync(db->wal))) {
+    pthread_mutex_lock(&db->mu);
+    if (!db->failed) db->failed = rc;
+    pthread_mutex_unlock(&db->mu);
+  }
+  if (rc == 0) rc = db_drop_parts(db, name);
+  pthread_mutex_unlock(&db->flush_mu);
+  return rc;
 }
 
 /* Writes the rows of every rollup cell whose bucket has closed, with the finalisation marks,
@@ -1232,7 +1315,7 @@ void teuto_get_stats(teuto_db *db, teuto_stats *out) {
   wal_get_stats(db->wal, &ws);
   pthread_mutex_lock(&db->mu);
   *out = db->stats;
-  out->series_count = db->reg.series_count;
+  out->series_count = series_live_count(&db->reg);
   out->memtable_bytes = db->mt->bytes + (db->imm ? db->imm->bytes : 0);
   out->policy_refused = db->policy_refused;
   rollup_stats rs;
@@ -1258,22 +1341,25 @@ void teuto_get_stats(teuto_db *db, teuto_stats *out) {
 int teuto_series_foreach(teuto_db *db, teuto_str measurement,
                          int (*fn)(void *ctx, teuto_str series_key), void *ctx) {
   pthread_mutex_lock(&db->mu);
-  uint32_t n = db->reg.series_count;
-  series **snap = malloc((n ? n : 1) * sizeof *snap);
+  uint32_t n = 0, total = db->reg.series_count;
+  series **snap = malloc((total ? total : 1) * sizeof *snap);
   if (!snap) {
     pthread_mutex_unlock(&db->mu);
     return -ENOMEM;
   }
-  if (n) memcpy(snap, db->reg.by_id, n * sizeof *snap);
-  pthread_mutex_unlock(&db->mu);
-  int rc = 0;
-  for (uint32_t i = 0; i < n && rc == 0; i++) {
-    series *s = snap[i]; /* series never move or die before close */
+  for (uint32_t i = 0; i < total; i++) {
+    series *s = db->reg.by_id[i];
+    if (s->meas->dropped) continue; /* `dropped` changes under mu only */
     if (measurement.len && (s->meas->name_len != measurement.len ||
                             memcmp(s->meas->name, measurement.ptr, measurement.len)))
       continue;
-    rc = fn(ctx, (teuto_str){s->key, s->key_len});
+    snap[n++] = s;
   }
+  pthread_mutex_unlock(&db->mu);
+  int rc = 0;
+  /* series never move or die before close (series.h) */
+  for (uint32_t i = 0; i < n && rc == 0; i++)
+    rc = fn(ctx, (teuto_str){snap[i]->key, snap[i]->key_len});
   free(snap);
   return rc;
 }

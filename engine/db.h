@@ -67,6 +67,8 @@ struct teuto_db {
   uint64_t disclosure_suppressed, disclosure_perturbed; /* atomic counters (release.c) */
   uint64_t policy_refused;    /* rows refused by the privacy policy */
   int failed;                 /* first write/sync error; every later write gets TEUTO_EFAILED */
+  uint64_t drop_gen;          /* DROP MEASUREMENTs so far (a writer's resolved series may be
+                                 stale when it moved; under mu) */
   teuto_stats stats;
 
   pthread_t bg;               /* background flush/sync/compaction thread */
@@ -104,6 +106,9 @@ int iter_append_rows(memtable *arena, mt_series *dst, const memtable *src_arena,
 void iter_rows_reset(memtable *arena, mt_series *ms);
 
 /* compact.c */
+/* DROP MEASUREMENT's part: every part of meas leaves the manifest (stored) and the live
+ * list; the files are unlinked after. Under flush_mu (takes mu). 0 or error (the db fails). */
+int db_drop_parts(teuto_db *db, teuto_str meas);
 /* Whether any retention applies (the database's, or a governed measurement's raw one). */
 bool db_has_retention(const teuto_db *db);
 /* Merges the parts of (meas, partition) at level (-1: all levels) into one. Under flush_mu. */

@@ -115,6 +115,31 @@ mt_series *memtable_series(memtable *mt, series *s, int64_t part) {
   return ms;
 }
 
+void memtable_drop_measurement(memtable *mt, const measurement *m) {
+  uint32_t w = 0;
+  for (uint32_t i = 0; i < mt->count; i++) {
+    mt_series *ms = mt->list[i];
+    if (ms->s->meas != m) {
+      mt->list[w++] = ms;
+      continue;
+    }
+    for (mt_series **pp = &mt->buckets[slot_of(mt, ms->s->id, ms->partition_start_ns)]; *pp;
+         pp = &(*pp)->hash_next)
+      if (*pp == ms) {
+        *pp = ms->hash_next;
+        break;
+      }
+    if (ms->s->mt_cur == ms) ms->s->mt_gen = 0; /* the series' cache no longer points here */
+    mt->row_count -= ms->row_count;
+    /* the estimate counted at most this much (a sort's log growth is not counted) */
+    uint64_t held = sizeof *ms + (uint64_t)ms->row_cap * (sizeof *ms->times + sizeof *ms->rec_off) +
+                    ms->log.cap;
+    mt->bytes -= TEUTO_MIN(held, mt->bytes);
+    ms_free(ms);
+  }
+  mt->count = w;
+}
+
 static int grow_rows(memtable *mt, mt_series *ms) {
   uint32_t cap = ms->row_cap ? ms->row_cap * 2 : 16;
   int64_t *t = realloc(ms->times, cap * sizeof *t);

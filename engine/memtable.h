@@ -68,6 +68,10 @@ mt_series *memtable_find(memtable *mt, const series *s, int64_t partition_start_
  * given as teuto_str in strs[i] with a non-NULL ptr, "" for an empty string; entries of other
  * types have strs[i].ptr == NULL; strs may be NULL when no field is a string).
  * Returns 0 or -ENOMEM. */
+/* DROP MEASUREMENT: removes and frees every buffer of m's series (their strings stay in the
+ * arena until the memtable is freed). */
+void memtable_drop_measurement(memtable *mt, const measurement *m);
+
 int memtable_append(memtable *mt, mt_series *ms, int64_t time_ns, uint32_t n,
                     const uint32_t *idx, const uint64_t *val, const teuto_str *strs);
 

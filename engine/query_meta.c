@@ -17,8 +17,8 @@
  * Invariants:
  *  1. a public query (TEUTO_QUERY_PUBLIC) lists rollups only, and of a rollup only the
  *     columns its policy publishes (query_schema_public), never cell_key or true values;
- *  2. CREATE DATABASE and DROP MEASUREMENT need the admin role; DROP MEASUREMENT deletes
- *     nothing yet and says so;
+ *  2. CREATE DATABASE and DROP MEASUREMENT need the admin role; DROP MEASUREMENT of a rollup
+ *     is refused (teuto_drop_measurement);
  *  3. a listing is complete or the statement fails: out of memory is an error, never a
  *     shorter list.
  */
@@ -249,9 +249,18 @@ int query_meta_run(qctx *q, const influxql_stmt *st) {
     if (rc == TEUTO_EINVAL) return query_fail(q, rc, "invalid database name");
     return rc ? query_fail_rc(q, rc) : QGO;
   }
-  case IQL_DROP_MEASUREMENT:
+  case IQL_DROP_MEASUREMENT: {
     if (!q->opt.admin) return query_fail(q, TEUTO_EPOLICY, "not allowed");
-    return query_fail(q, -ENOTSUP, "DROP MEASUREMENT is not supported yet");
+    teuto_db *db = query_db(q);
+    if (!db) return QSTOP;
+    const char *m = st->measurement;
+    int rc = teuto_drop_measurement(db, (teuto_str){m, strlen(m)});
+    if (rc == TEUTO_EPOLICY)
+      return query_fail(q, rc, "%.200s is a rollup, kept under the privacy policy: it cannot be "
+                        "dropped (docs/PRIVACY.md)", m);
+    if (rc == TEUTO_EINVAL) return query_fail(q, rc, "invalid measurement name");
+    return rc ? query_fail_rc(q, rc) : QGO;
+  }
   default: return query_fail(q, TEUTO_EINVAL, "unsupported statement");
   }
 }

@@ -10,7 +10,10 @@
  * Invariants:
  *  1. one series per canonical key; series ids are dense 0..series_count-1;
  *  2. a field's type never changes once added to a measurement's schema;
- *  3. keys, names and series structs never move once created (callers keep pointers).
+ *  3. keys, names and series structs never move once created (callers keep pointers), and
+ *     are freed only with the registry, also after measurement_forget;
+ *  4. a forgotten measurement's series stay in by_id but in no hash chain, so no lookup
+ *     finds them; measurement ids are never reused.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -60,8 +63,8 @@ void series_registry_free(series_registry *r) {
     free(r->by_id[i]->tag_buf);
     free(r->by_id[i]);
   }
-  for (uint32_t i = 0; i < r->meas_count; i++) {
-    measurement *m = r->meas[i];
+  for (uint32_t i = 0; i < r->meas_count + r->gone_count; i++) {
+    measurement *m = i < r->meas_count ? r->meas[i] : r->gone[i - r->meas_count];
     for (uint32_t f = 0; f < m->field_count; f++) free(m->fields[f].name);
     free(m->fields);
     free(m->field_batch_index);
@@ -73,7 +76,40 @@ void series_registry_free(series_registry *r) {
   free(r->raw_buckets);
   free(r->by_id);
   free(r->meas);
+  free(r->gone);
   memset(r, 0, sizeof *r);
+}
+
+/* Unlinks s from the hash chain (raw: the raw-tags chain) starting at *head. */
+static void chain_unlink(series **head, series *s, bool raw) {
+  for (series **pp = head; *pp; pp = raw ? &(*pp)->raw_next : &(*pp)->hash_next)
+    if (*pp == s) {
+      *pp = raw ? s->raw_next : s->hash_next;
+      return;
+    }
+}
+
+int measurement_forget(series_registry *r, measurement *m) {
+  measurement **g = realloc(r->gone, (r->gone_count + 1) * sizeof *g);
+  if (!g) return -ENOMEM;
+  r->gone = g;
+  for (uint32_t i = 0; i < r->series_count; i++) {
+    series *s = r->by_id[i];
+    if (s->meas != m) continue;
+    chain_unlink(&r->buckets[s->hash & r->bucket_mask], s, false);
+    if (s->tag_count != UINT32_MAX)
+      chain_unlink(&r->raw_buckets[s->raw_hash & r->bucket_mask], s, true);
+    s->hash_next = s->raw_next = NULL;
+    r->dropped_series++;
+  }
+  uint32_t w = 0;
+  for (uint32_t i = 0; i < r->meas_count; i++)
+    if (r->meas[i] != m) r->meas[w++] = r->meas[i];
+  r->meas_count = w;
+  r->gone[r->gone_count++] = m;
+  m->dropped = true;
+  m->series_count = 0;
+  return 0;
 }
 
 /* 1: escaped everywhere (`,` and space); 2: escaped in tag keys and values only (`=`). */
@@ -152,6 +188,7 @@ static int grow_table(series_registry *r) {
   }
   for (uint32_t i = 0; i < r->series_count; i++) {
     series *s = r->by_id[i];
+    if (s->meas->dropped) continue; /* invariant 4 */
     s->hash_next = b[s->hash & (n - 1)];
     b[s->hash & (n - 1)] = s;
     if (s->tag_count == UINT32_MAX) continue; /* not findable by raw tags */
@@ -198,7 +235,7 @@ int measurement_get(series_registry *r, teuto_str name, measurement **out) {
   memcpy(m->name, name.ptr, name.len);
   m->name[name.len] = 0;
   m->name_len = (uint32_t)name.len;
-  m->id = r->meas_count;
+  m->id = r->next_meas_id++;
   r->meas[r->meas_count++] = m;
   *out = m;
   return 0;

@@ -34,6 +34,7 @@ struct measurement {
   uint32_t field_count;
   uint32_t field_cap;
   uint32_t series_count;
+  bool dropped;             /* DROP MEASUREMENT forgot it (measurement_forget) */
   /* write-batch bookkeeping (batch.c): local index in the batch being encoded */
   uint64_t batch_stamp;
   uint32_t batch_index;
@@ -70,9 +71,13 @@ typedef struct series_registry {
   series **by_id;           /* series_count entries */
   uint32_t series_count;
   uint32_t series_cap;
-  measurement **meas;       /* meas_count entries */
+  measurement **meas;       /* meas_count entries: the live measurements */
   uint32_t meas_count;
   uint32_t meas_cap;
+  uint32_t next_meas_id;
+  measurement **gone;       /* forgotten measurements, kept until the registry is freed */
+  uint32_t gone_count;
+  uint32_t dropped_series;  /* series in by_id whose measurement was forgotten */
 } series_registry;
 
 void series_registry_init(series_registry *r);
@@ -106,6 +111,19 @@ uint64_t series_hash(const char *key, size_t key_len);
 uint64_t series_raw_hash(teuto_str measurement, const teuto_tag *tags, size_t tag_count);
 series *series_find_raw(series_registry *r, teuto_str measurement, const teuto_tag *tags,
                         size_t tag_count, uint64_t raw_hash);
+
+/*
+ * DROP MEASUREMENT: m and its series are no longer found by name or key, and iterations skip
+ * them (a later write of the same name creates a new measurement with a new schema). The
+ * structs stay allocated, and in by_id, until series_registry_free: callers may still hold
+ * pointers (invariant 3). 0 or -ENOMEM.
+ */
+int measurement_forget(series_registry *r, measurement *m);
+
+/* Live series: series_count minus those of forgotten measurements. */
+static inline uint32_t series_live_count(const series_registry *r) {
+  return r->series_count - r->dropped_series;
+}
 
 /* Finds or creates a measurement. 0 or -ENOMEM. */
 int measurement_get(series_registry *r, teuto_str name, measurement **out);

@@ -348,6 +348,18 @@ int teuto_flush(teuto_db *db);
 /* Merges each partition's parts into one part; also applies retention. Returns 0 or error. */
 int teuto_compact(teuto_db *db);
 
+/*
+ * DROP MEASUREMENT: deletes every stored row and series of measurement (its parts and its rows
+ * still in memory); a later write of the name starts a new measurement with a new schema. The
+ * drop is recorded in the WAL and fdatasync'ed before any part is removed, so after a crash
+ * it is either complete or not done at all (a reopen finishes it). Queries already running
+ * may still see the old rows. The rollups of a governed measurement are not dropped with it,
+ * and a rollup measurement ("bike:1h") cannot be dropped: TEUTO_EPOLICY. Dropping a name with
+ * nothing stored is not an error. Returns 0, TEUTO_EINVAL (empty or longer than
+ * TEUTO_NAME_MAX), TEUTO_EPOLICY, TEUTO_EFAILED or -errno (the handle then fails). Any thread.
+ */
+int teuto_drop_measurement(teuto_db *db, teuto_str measurement);
+
 /* Drops every partition that ended before now_ns - retention_days. Returns partitions dropped
  * (>= 0) or an error. A retention of 0 drops nothing. */
 int teuto_apply_retention(teuto_db *db, int64_t now_ns);

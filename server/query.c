@@ -454,7 +454,7 @@ typedef struct qproto_conn {
 static const char help_text[] =
     "# teuto line query protocol: one request per line; every request ends with one status\n"
     "# line, OK <rows> <elapsed_ms> or ERR <CODE> <message>.\n"
-    "#   SELECT ... / SHOW ... / CREATE DATABASE ...   InfluxQL (docs/QUERY.md)\n"
+    "#   SELECT / SHOW / CREATE DATABASE / DROP MEASUREMENT   InfluxQL (docs/QUERY.md)\n"
     "#   USE <db>                        database of the next queries (default: default)\n"
     "#   FORMAT csv|tsv|lp               output: CSV with a header per series (default),\n"
     "#                                   tab-separated, or line protocol (times in ns)\n"

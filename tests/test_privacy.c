@@ -1060,6 +1060,46 @@ static void test_bound_cells_per_day(void **state) {
   env_free(&e);
 }
 
+/* DROP MEASUREMENT of a governed measurement drops its raw rows only: its rollups (open cells
+ * included, whose inputs replay derives from the dropped rows' WAL frames) keep every row
+ * written before and after the drop, also after a reopen; a rollup cannot be dropped. */
+static void test_drop_keeps_rollups(void **state) {
+  (void)state;
+  env e;
+  env_init(&e);
+  teuto_policy *p = bike_policy(&e, "7", NULL);
+  teuto_db *db = open_db(&e, p, 1);
+  char c1[GRID_CELL_ID_MAX];
+  cell_of(P1_LAT, P1_LON, 1000, c1);
+  int64_t h = T0 + 9 * HOUR_NS;
+  model m = {0};
+  assert_int_equal(put(db, "A", P1_LAT, P1_LON, 1, h + 1 * MIN_NS), 0);
+  assert_int_equal(put(db, "B", P1_LAT, P1_LON, 2, h + 2 * MIN_NS), 0);
+  assert_int_equal(put(db, "A", P1_LAT, P1_LON, 3, h + 20 * MIN_NS), 0);
+  model_add_row(&m, h + 1 * MIN_NS, c1, 0, 1);
+  model_add_row(&m, h + 2 * MIN_NS, c1, 1, 2);
+  model_add_row(&m, h + 20 * MIN_NS, c1, 0, 3);
+  assert_int_equal(series_count(db, "bike"), 2); /* A's and B's pseudonyms of the day */
+  assert_int_equal(teuto_drop_measurement(db, tu_s("bike:1h")), TEUTO_EPOLICY);
+  assert_int_equal(teuto_drop_measurement(db, tu_s("bike")), 0);
+  assert_int_equal(series_count(db, "bike"), 0);
+  assert_int_equal(put(db, "A", P1_LAT, P1_LON, 4, h + 40 * MIN_NS), 0);
+  model_add_row(&m, h + 40 * MIN_NS, c1, 0, 4);
+  assert_int_equal(series_count(db, "bike"), 1);
+  close_all(db, h);
+  check_rollups(db, &m);
+  int raw = series_count(db, "bike"); /* A's again, and the closer's */
+  assert_int_equal(raw, 2);
+  assert_int_equal(teuto_close(db), 0);
+  db = open_db(&e, p, 1);
+  check_rollups(db, &m);
+  assert_int_equal(series_count(db, "bike"), raw);
+  assert_int_equal(teuto_close(db), 0);
+  model_free(&m);
+  teuto_policy_free(p);
+  env_free(&e);
+}
+
 /* The regression tests' end: closes every bucket before until, compares both rollups with the
  * model (printing the differences), and frees everything. Whether they matched. */
 static bool close_and_match(teuto_db *db, int64_t until, model *m, teuto_policy *p, env *e) {
@@ -1870,6 +1910,7 @@ int main(void) {
       cmocka_unit_test(test_policy_refusals),
       cmocka_unit_test(test_write_path_refusals),
       cmocka_unit_test(test_raw_rows_and_pseudonyms),
+      cmocka_unit_test(test_drop_keeps_rollups),
       cmocka_unit_test(test_call_caches_match_single_rows),
       cmocka_unit_test(test_call_caches_end_with_the_call),
       cmocka_unit_test(test_plan_follows_its_names),

@@ -1204,13 +1204,39 @@ static void test_access_and_errors(void **state) {
   assert_int_equal(r->st[1].err, TEUTO_EPOLICY);
   assert_string_equal(r->st[1].msg, "not allowed");
   res_free(r);
-  r = run_on(E.cat, NULL, "DROP MEASUREMENT cpu; SELECT count(load) FROM cpu", &admin, 0);
-  assert_int_not_equal(r->st[0].err, 0);
-  assert_string_equal(r->st[0].msg, "DROP MEASUREMENT is not supported yet");
-  assert_int_equal(r->st[1].err, 0);
+  /* DROP MEASUREMENT (admin): a measurement of its own goes, cpu stays (test_drop.c has the
+   * engine's side) */
+  teuto_tag tag = {tu_s("src"), tu_s("x")};
+  for (int i = 0; i < 3; i++) {
+    teuto_field f = {tu_s("v"), {.type = TEUTO_INT, .v.i = i}};
+    teuto_row row = {tu_s("scratch"), &tag, 1, &f, 1, utc(2026, 3, 1, 0, i)};
+    assert_int_equal(teuto_write(E.db, &row, 1, NULL), 0);
+  }
+  r = run_on(E.cat, NULL, "SELECT count(v) FROM scratch", &raw, 0);
+  assert_int_equal(r->st[0].err, 0);
+  check_i(cell(&r->st[0].s[0], 0, 1), 3);
+  res_free(r);
+  r = run_on(E.cat, NULL,
+             "DROP MEASUREMENT scratch; SELECT count(v) FROM scratch; SELECT count(load) FROM "
+             "cpu; SHOW MEASUREMENTS; DROP MEASUREMENT scratch",
+             &admin, 0);
+  assert_int_equal(r->nst, 5);
+  assert_int_equal(r->st[0].err, 0);
+  assert_int_equal(r->st[0].ns, 0);
+  assert_int_equal(r->st[1].err, TEUTO_ENOTFOUND);
+  assert_int_equal(r->st[2].err, 0);
   vals l = select_rows(F_LOAD, pred_all, NULL);
-  check_agg(cell(&r->st[1].s[0], 0, 1), A_COUNT, F_LOAD, l);
+  check_agg(cell(&r->st[2].s[0], 0, 1), A_COUNT, F_LOAD, l);
   free(l.r);
+  assert_int_equal(r->st[3].err, 0);
+  assert_int_equal(r->st[3].ns, 1);
+  bool cpu = false;
+  for (size_t i = 0; i < r->st[3].s[0].nrows; i++) {
+    assert_string_not_equal(cell(&r->st[3].s[0], i, 0)->s, "scratch");
+    cpu |= !strcmp(cell(&r->st[3].s[0], i, 0)->s, "cpu");
+  }
+  assert_true(cpu);
+  assert_int_equal(r->st[4].err, 0); /* nothing left to drop is not an error */
   res_free(r);
   /* public access: raw measurements are not there */
   r = run_on(E.cat, NULL, "SELECT * FROM cpu; SHOW MEASUREMENTS; SHOW FIELD KEYS FROM cpu", &pub, 0);

@@ -1,7 +1,8 @@
 /*
  * fuzz_batch.c — WAL payloads (write batches) from hostile bytes: batch_decode must reject
  * anything malformed with an error and never read outside the payload or over-allocate;
- * version 2 payloads carry rollup inputs and finalisation marks as well.
+ * version 2 payloads carry rollup inputs and finalisation marks as well; version 3 records a
+ * DROP MEASUREMENT (a name and nothing else).
  */
 #include <stdint.h>
 
@@ -10,6 +11,11 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   batch_view v = {0};
   if (batch_decode(data, size, &v) == 0) {
+    /* a drop holds a name inside the payload and nothing else */
+    if (v.drop.len && (v.drop.len > TEUTO_NAME_MAX || v.row_count || v.series_count ||
+                       v.input_count || (const uint8_t *)v.drop.ptr < data ||
+                       (const uint8_t *)v.drop.ptr + v.drop.len > data + size))
+      __builtin_trap();
     /* a valid decode is internally consistent */
     for (uint32_t r = 0; r < v.row_count; r++) {
       if (v.row_series[r] >= v.series_count) __builtin_trap();

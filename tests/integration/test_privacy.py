@@ -9,7 +9,7 @@ of the data directory, the decompressed WAL payloads or the log; the rollups equ
 recomputation in Python (with an EPSG:3035 projection of its own); public reads suppress
 cells below k / k_night; restarts and SIGKILL keep the rollups exact; pseudonyms are stable
 per device and UTC day; bad policies stop teutod; bad rows are refused one by one; a forgotten
---config never lets raw data in.
+--config never lets raw data in; DROP MEASUREMENT drops raw rows only, never a rollup.
 
 Standard library only. Prints `N passed, M failed` and exits non-zero on any failure.
 """
@@ -34,6 +34,7 @@ import tempfile
 import threading
 import time
 import traceback
+import urllib.parse
 
 import teutod_util
 from epsg3035 import FE, FN, cell_centre, cell_of, inverse, laea, near_edge  # noqa: F401
@@ -1062,6 +1063,124 @@ def test_sigkill_keeps_rollups_exact():
         eq(p1, [], "rollups after SIGKILL against the acknowledged requests")
 
 
+def qjson(srv, q, db="city"):
+    """/query (no tokens configured: admin), the document's results."""
+    st, _, b = request(srv.http_port, "GET", "/query?" + urllib.parse.urlencode({"db": db, "q": q, "epoch": "ns"}))
+    eq(st, 200, "query %r: %r" % (q, b[:300]))
+    return json.loads(b)["results"]
+
+
+AIR_STATIONS = (("S1", "Mitte"), ("S2", "Mitte"), ("S3", "Schildesche"))
+
+
+def expected_air_1h(rows):
+    """{(hour start, station): (count, pm10 count, min, max, mean)} of air rows (station,
+    district, t, pm10)."""
+    cells = {}
+    for st, _, t, pm10 in rows:
+        cells.setdefault((t // HOUR_NS * HOUR_NS, st), []).append(pm10)
+    return {k: (len(v), len(v), min(v), max(v), math.fsum(v) / len(v)) for k, v in cells.items()}
+
+
+def air_1h_cells(results, what):
+    """{(hour start, station): (count, pm10_count, pm10_min, pm10_max, pm10_mean)} from
+    SELECT * FROM "air:1h" GROUP BY *."""
+    got = {}
+    for ser in results[0].get("series", []):
+        for v in ser["values"]:
+            row = dict(zip(ser["columns"], v))
+            key = (row["time"], ser["tags"]["station"])
+            ok(key not in got, "%s: cell %r twice" % (what, key))
+            got[key] = (row["count"], row["pm10_count"], row["pm10_min"], row["pm10_max"], row["pm10_mean"])
+    return got
+
+
+def same_air_cells(got, want, what):
+    eq(sorted(got), sorted(want), what + ": air:1h cells")
+    for k in want:
+        eq(got[k][:4], want[k][:4], "%s: air:1h %r count, pm10 count, min, max" % (what, k))
+        ok(close(got[k][4], want[k][4]), "%s: air:1h %r pm10 mean %r, want %r" % (what, k, got[k][4], want[k][4]))
+
+
+def test_drop_measurement_keeps_rollups():
+    """DROP MEASUREMENT of a governed measurement drops its raw rows only: air:1h and bike:1h
+    stay as they were (also over SIGKILL right after the drop and a restart), a cell still open
+    at the drop keeps the rows it had, and a rollup itself cannot be dropped."""
+    d, data = newdir()
+    conf = make_config(d)
+    h8 = DAY0_NS + 8 * HOUR_NS
+    h14 = h8 + 6 * HOUR_NS
+    rng = random.Random(77)
+    air = [(st, dist, h8 + m * MIN_NS + i * NS, round(rng.uniform(3, 60), 1))
+           for m in range(0, 180, 10) for i, (st, dist) in enumerate(AIR_STATIONS)]
+    closer = ("S1", "Mitte", h14, 1.5)   # closes air 08:00-10:00 (allowed_lateness 2h)
+    before = [(st, dist, h14 + (m + 1) * MIN_NS, round(rng.uniform(3, 60), 1)) for m in range(5) for st, dist in AIR_STATIONS[::2]]
+    after = [(st, dist, h14 + (m + 30) * MIN_NS, round(rng.uniform(3, 60), 1)) for m in range(4) for st, dist in AIR_STATIONS[::2]]
+    air_line = lambda r: "air,station=%s,district=%s pm10=%r %d" % (r[0], r[1], r[3], r[2])
+    st, bike = _stream_rows(78, 12, 60, h8)
+    bike_closer = st.row(h8 + 3 * HOUR_NS, dev_id(0), *st.point(*CENTRE))
+    bike_want = recompute(bike, h8 + HOUR_NS)
+    air_want = expected_air_1h(air)
+    srv = Server(data, config=conf)
+    try:
+        post(srv, "city", [line(r) for r in bike] + [air_line(r) for r in air])
+        post(srv, "city", [line(bike_closer), air_line(closer)] + [air_line(r) for r in before])
+        wait_finalised(srv, "city", len(bike_want) + len(air_want))
+        eq(qjson(srv, "SELECT count(pm10) FROM air")[0]["series"][0]["values"][0][1], len(air) + 1 + len(before),
+           "raw air rows before the drop")
+        air_1h = qjson(srv, 'SELECT * FROM "air:1h" GROUP BY *')
+        bike_1h = qjson(srv, 'SELECT * FROM "bike:1h" GROUP BY *')
+        same_air_cells(air_1h_cells(air_1h, "before"), air_want, "before the drop")
+        eq(sum(len(s["values"]) for s in bike_1h[0]["series"]), len(bike_want), "bike:1h cells before the drop")
+        # rollups are refused (quoted, as InfluxQL needs for the colon); the raw names drop
+        res = qjson(srv, 'DROP MEASUREMENT "bike:1h"; DROP MEASUREMENT "air:1h"; DROP MEASUREMENT "air:1d"')
+        for i, name in enumerate(("bike:1h", "air:1h", "air:1d")):
+            ok("is a rollup" in res[i].get("error", ""), "DROP MEASUREMENT %s: %r" % (name, res[i]))
+        with socket.create_connection(("127.0.0.1", srv.query_port), timeout=20) as sock:
+            sock.sendall(b'USE city\nDROP MEASUREMENT "bike:1h"\nQUIT\n')
+            out = b""
+            while True:  # QUIT: the server closes after its OK
+                b = sock.recv(65536)
+                if not b:
+                    break
+                out += b
+        replies = out.decode().splitlines()
+        ok(len(replies) == 3 and replies[1].startswith("ERR ") and "is a rollup" in replies[1],
+           "line query protocol DROP MEASUREMENT \"bike:1h\": %r" % replies)
+        eq(qjson(srv, "DROP MEASUREMENT air; DROP MEASUREMENT bike"), [{"statement_id": 0}, {"statement_id": 1}],
+           "DROP MEASUREMENT air, bike")
+        eq(qjson(srv, "SELECT * FROM air"), [{"statement_id": 0, "error": "measurement not found: air"}], "raw air gone")
+        eq(qjson(srv, "SHOW MEASUREMENTS")[0]["series"][0]["values"], [["air:1h"], ["bike:1h"]], "SHOW MEASUREMENTS")
+        eq(qjson(srv, 'SELECT * FROM "air:1h" GROUP BY *'), air_1h, "air:1h unchanged by the drop")
+        eq(qjson(srv, 'SELECT * FROM "bike:1h" GROUP BY *'), bike_1h, "bike:1h unchanged by the drop")
+        # rows after the drop go into the cells still open; SIGKILL right after
+        post(srv, "city", [air_line(r) for r in after])
+        eq(qjson(srv, "SELECT count(pm10) FROM air")[0]["series"][0]["values"][0][1], len(after), "raw air after the drop")
+    finally:
+        srv.kill()
+    srv = Server(data, config=conf)
+    try:
+        eq(qjson(srv, "SELECT pm10 FROM air GROUP BY station")[0]["series"],
+           [{"name": "air", "tags": {"station": s_}, "columns": ["time", "pm10"],
+             "values": [[t, v] for x, _, t, v in after if x == s_]} for s_ in ("S1", "S3")],
+           "after SIGKILL: the raw rows written after the drop, only")
+        eq(qjson(srv, 'SELECT * FROM "air:1h" GROUP BY *'), air_1h, "air:1h after SIGKILL")
+        eq(qjson(srv, 'SELECT * FROM "bike:1h" GROUP BY *'), bike_1h, "bike:1h after SIGKILL")
+        # close 14:00: its cells hold the rows from before and after the drop
+        post(srv, "city", [air_line(("S2", "Mitte", h14 + 3 * HOUR_NS, 2.5))])
+        wait_finalised(srv, "city", 2)
+        air_want.update(expected_air_1h(before + after + [closer]))
+        same_air_cells(air_1h_cells(qjson(srv, 'SELECT * FROM "air:1h" GROUP BY *'), "14:00"), air_want,
+                       "14:00 closed after the drop")
+    finally:
+        eq(srv.stop(), 0, "exit status")
+    eq(compare_rollup(rollup(data, conf, "city", "bike:1h"), bike_want), [], "bike:1h on disk")
+    got = {(int(r["bucket_ns"]), r["groupd"]["station"]): (int(r["count"]), int(r["pm10_count"]), float(r["pm10_min"]),
+                                                          float(r["pm10_max"]), float(r["pm10_mean"]))
+           for r in rollup(data, conf, "city", "air:1h")}
+    same_air_cells(got, air_want, "on disk")
+
+
 def _trip_rows(sent, ids):
     def trip(dev, t, dist):
         sent.append((dist, ids[dev], t // DAY_NS))
@@ -1411,7 +1530,7 @@ def test_forgotten_config():
 
 TESTS = [test_helpers, test_city_conf_starts_as_is, test_privacy_gate, test_rollups_match_recomputation,
          test_public_suppression, test_restart_keeps_rollups_exact, test_sigkill_keeps_rollups_exact,
-         test_pseudonyms_with_raw_retention, test_rollup_without_group_by,
+         test_pseudonyms_with_raw_retention, test_rollup_without_group_by, test_drop_measurement_keeps_rollups,
          test_contribution_bounds,
          test_contribution_bounds_across_restart, test_bad_policies, test_bad_rows, test_forgotten_config]
 

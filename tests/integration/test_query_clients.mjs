@@ -2,7 +2,8 @@
 // real teutod. Points generated here are written with the client's writePoints, then read back
 // with query(), queryRaw(), getDatabaseNames(), getMeasurements() and createDatabase(); every
 // value is compared with what this file computes itself from the points (means, maxima, counts,
-// raw values and nanosecond times).
+// raw values and nanosecond times). dropMeasurement() drops one measurement and leaves the other
+// as written, also over a restart.
 //
 // The package is installed with npm at the version pinned in test_clients.mjs, into the same
 // cache directory under the system temp dir (so both tests share one install). No registry, no
@@ -188,9 +189,92 @@ async function testNodeInfluxQueries() {
   }
 }
 
+// DROP MEASUREMENT through node-influx's dropMeasurement(name, db): hall (rows in parts, written
+// before a restart, and in memory) and "old-hall" (a name InfluxQL needs quoted) go, room stays
+// exactly as written; hall written again starts a new schema; a restart keeps all of it.
+async function testNodeInfluxDropMeasurement() {
+  const { InfluxDB, toNanoDate } = clients.v1;
+  const data = path.join(TMP, 'data2');
+  const connect = (port) => new InfluxDB({ host: '127.0.0.1', port, database: 'q', pool: { maxRetries: 0, requestTimeout: 20000 } });
+  const points = genPoints();
+  const room = (p) => ({ measurement: 'room', tags: { station: p.station }, fields: { temp: p.temp, n: p.n },
+    timestamp: toNanoDate(String(p.ns)) });
+  const hall = (p) => ({ measurement: 'hall', tags: { station: p.station }, fields: { temp: p.temp },
+    timestamp: toNanoDate(String(p.ns)) });
+  const checkRoom = async (influx, what) => {
+    const raw = await influx.query(`SELECT temp, n FROM room WHERE station = 'c'`);
+    eq(raw.map((r) => [r.time.getNanoTime(), r.temp, r.n]),
+      points.filter((p) => p.station === 'c').map((p) => [String(p.ns), p.temp, p.n]), `${what}: room rows of station c`);
+    const agg = await influx.query(`SELECT count(n), sum(n), max(temp) FROM room`);
+    eq([agg[0].count, agg[0].sum, agg[0].max], [points.length, points.reduce((x, p) => x + p.n, 0),
+      Math.max(...points.map((p) => p.temp))], `${what}: room aggregates`);
+  };
+  let s = await startServer(data);
+  try {
+    const influx = connect(s.port);
+    await influx.writePoints(points.map(room));
+    await influx.writePoints(points.filter((_, i) => i % 2 === 0).map(hall));
+  } finally {
+    await s.stop(); // flushes: the first hall rows are in parts now
+  }
+  s = await startServer(data);
+  try {
+    const influx = connect(s.port);
+    await influx.writePoints(points.filter((_, i) => i % 2 === 1).map(hall));
+    await influx.writePoints([{ measurement: 'old-hall', fields: { v: 1 }, timestamp: toNanoDate(String(BASE)) }]);
+    eq(await influx.getMeasurements(), ['hall', 'old-hall', 'room'], 'getMeasurements before the drop');
+    const before = await influx.query(`SELECT count(temp) FROM hall`);
+    eq(before[0].count, points.length, 'hall complete before the drop');
+
+    const from = sent.length;
+    await influx.dropMeasurement('hall', 'q');
+    await influx.dropMeasurement('old-hall');
+    await influx.dropMeasurement('nope'); // nothing stored: no error, as in InfluxDB
+    const drops = sent.slice(from).filter((r) => r.path.startsWith('/query'));
+    eq(drops.map((r) => r.method), ['POST', 'POST', 'POST'], 'node-influx drops with POST');
+    eq(await influx.getMeasurements(), ['room'], 'getMeasurements after the drop');
+    eq(await influx.getMeasurements('q'), ['room'], 'getMeasurements(db) after the drop');
+    let err;
+    try {
+      await influx.query('SELECT * FROM hall');
+    } catch (e) {
+      err = e;
+    }
+    eq(err && err.message, 'Error from InfluxDB: measurement not found: hall', 'hall is gone');
+    err = undefined;
+    try {
+      await influx.dropMeasurement('hall', 'missing');
+    } catch (e) {
+      err = e;
+    }
+    eq(err && err.message, 'Error from InfluxDB: database not found: missing', 'drop in a missing database');
+    await checkRoom(influx, 'after the drop');
+
+    // the name again with temp as a string: a new measurement, none of the old rows
+    await influx.writePoints(STATIONS.map((st, i) => ({ measurement: 'hall', tags: { station: st },
+      fields: { temp: `warm ${i}` }, timestamp: toNanoDate(String(points[i].ns)) })));
+    const again = await influx.query(`SELECT temp FROM hall`);
+    eq(again.map((r) => [r.time.getNanoTime(), r.temp]), STATIONS.map((_, i) => [String(points[i].ns), `warm ${i}`])
+      .sort((a, b) => (BigInt(a[0]) < BigInt(b[0]) ? -1 : 1)), 'hall written again');
+  } finally {
+    await s.stop();
+  }
+  s = await startServer(data);
+  try {
+    const influx = connect(s.port);
+    eq(await influx.getMeasurements(), ['hall', 'room'], 'getMeasurements after a restart');
+    const again = await influx.query(`SELECT count(temp) FROM hall`);
+    eq(again[0].count, STATIONS.length, 'hall after a restart: only the rows written after the drop');
+    await checkRoom(influx, 'after a restart');
+  } finally {
+    await s.stop();
+  }
+}
+
 // ------------------------------------------------------------------ runner
 
-const tests = [['node-influx: query, queryRaw, precision, POST, errors, SHOW/CREATE', testNodeInfluxQueries]];
+const tests = [['node-influx: query, queryRaw, precision, POST, errors, SHOW/CREATE', testNodeInfluxQueries],
+  ['node-influx: dropMeasurement, getMeasurements', testNodeInfluxDropMeasurement]];
 
 let installError;
 try {
