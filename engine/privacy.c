@@ -82,6 +82,12 @@ const privacy_meas *privacy_find(const teuto_policy *p, teuto_str name) {
   return NULL;
 }
 
+bool privacy_is_reserved(const teuto_policy *p, teuto_str name) {
+  if (!p || !name.len) return false;
+  const char *colon = memchr(name.ptr, ':', name.len);
+  return colon && privacy_find(p, (teuto_str){name.ptr, (size_t)(colon - name.ptr)});
+}
+
 bool privacy_is_rollup(const teuto_policy *p, teuto_str name, const privacy_meas **pm_out,
                        uint32_t *width_idx) {
   if (!p || !name.len) return false;
@@ -1414,7 +1420,7 @@ int privacy_transform(const teuto_policy *p, const teuto_row *rows, size_t n, pr
     const privacy_meas *pm = r->measurement.ptr ? find_meas(p, b, r->measurement) : NULL;
     if (!pm) {
       /* a write to a rollup's name would forge published aggregates */
-      b->status[i] = privacy_is_rollup(p, r->measurement, NULL, NULL) ? TEUTO_EPOLICY : 0;
+      b->status[i] = privacy_is_reserved(p, r->measurement) ? TEUTO_EPOLICY : 0;
       b->rows[i] = *r;
       continue;
     }

@@ -127,6 +127,11 @@ const privacy_meas *privacy_find(const teuto_policy *p, teuto_str name);
 bool privacy_is_rollup(const teuto_policy *p, teuto_str name, const privacy_meas **pm_out,
                        uint32_t *width_idx);
 
+/* Whether name has the shape of a rollup of a governed measurement, "<governed>:<anything>":
+ * such names are kept for its rollups (also widths a later policy may add), so a write to one
+ * is refused. */
+bool privacy_is_reserved(const teuto_policy *p, teuto_str name);
+
 /* One row's input to its measurement's rollups. */
 typedef struct privacy_input {
   const privacy_meas *pm;

@@ -271,6 +271,8 @@ static void test_write_path_refusals(void **state) {
       {tu_s("bike"), dev_op, 2, ok, 3, t + 11},      /* 11 ok, with a dimension */
       {tu_s("bike"), &dev, 1, str_speed, 3, t + 12}, /* 12 a measure that is not numeric */
       {tu_s("bike"), &dev, 1, inf_lon, 3, t + 13},   /* 13 infinite longitude */
+      {tu_s("bike:2h"), &host, 1, agg, 2, T0},       /* 14 a rollup's name, width not set */
+      {tu_s("cpu:1h"), &host, 1, usage, 1, t},       /* 15 ungoverned, though with a colon */
   };
   const int want[] = {0,
                       TEUTO_EPOLICY,
@@ -285,7 +287,9 @@ static void test_write_path_refusals(void **state) {
                       0,
                       0,
                       TEUTO_EPOLICY,
-                      TEUTO_EINVAL};
+                      TEUTO_EINVAL,
+                      TEUTO_EPOLICY,
+                      0};
   size_t n = sizeof rows / sizeof *rows;
   int status[sizeof rows / sizeof *rows];
   teuto_write_result res;
@@ -293,8 +297,8 @@ static void test_write_path_refusals(void **state) {
   for (size_t i = 0; i < n; i++)
     if (status[i] != want[i])
       fail_msg("row %zu: %s, want %s", i, teuto_strerror(status[i]), teuto_strerror(want[i]));
-  assert_int_equal(res.accepted_count, 3);
-  assert_int_equal(res.rejected_count, 11);
+  assert_int_equal(res.accepted_count, 4);
+  assert_int_equal(res.rejected_count, 12);
   assert_int_equal(res.first_rejected, 1);
   assert_int_equal(res.first_error, TEUTO_EPOLICY);
   /* teuto_write: the same refusals, reported by the first */
@@ -304,13 +308,15 @@ static void test_write_path_refusals(void **state) {
   assert_int_equal(res.first_error, TEUTO_EPOLICY);
   teuto_stats st;
   teuto_get_stats(db, &st);
-  assert_int_equal(st.policy_refused, 11 + 2);
+  assert_int_equal(st.policy_refused, 12 + 2);
   assert_int_equal(st.rollup_inputs, 2);
   /* aggregate-only: no series of bike, none of its rollups (nothing closed yet) */
   assert_int_equal(series_count(db, "bike"), 0);
   assert_int_equal(series_count(db, "bike:1h"), 0);
   assert_int_equal(series_count(db, "bike:15m"), 0);
   assert_int_equal(series_count(db, "cpu"), 1);
+  assert_int_equal(series_count(db, "cpu:1h"), 1);
+  assert_int_equal(series_count(db, "bike:2h"), 0);
   /* unknown rollups */
   gset g = {0};
   assert_int_equal(teuto_rollup_read(db, "bike:2h", INT64_MIN, INT64_MAX, TEUTO_ROLLUP_RAW,
