@@ -38,6 +38,9 @@
  *                             sent at once, and its
  *                             latency is still counted from its actual send, so latency under
  *                             overload is understated: keep --rate below the maximum.
+ *                             --latency-log FILE keeps every request's send time and latency
+ *                             (send times from the clock start, which the file's first line
+ *                             gives as CLOCK_MONOTONIC): to line the tail up with a trace.
  *   failures                  non-2xx responses counted by status (their lines are not
  *                             counted as acknowledged; the first body of each status is
  *                             printed), and errors (connect, send, timeout, a malformed or
@@ -107,6 +110,7 @@ typedef struct load_config {
   uint64_t error_limit;         /* --max-errors: stop after this many; 0 = no limit */
   int pregen;                   /* 1: generate everything before the clock starts */
   int quiet;                    /* --quiet: only the result line */
+  const char *latency_log;      /* --latency-log: one line per request into this file */
   tsgen_config gen;             /* the dataset */
 } load_config;
 
@@ -150,6 +154,7 @@ typedef struct load_conn {
   uint64_t status_count[LOAD_STATUS_MAX];
   char status_body[LOAD_STATUS_MAX][LOAD_ERROR_BODY_SHOWN + 1];
   uint64_t *latency_ns;         /* one per completed request */
+  double *sent_s;               /* --latency-log: each request's send time, s after the start */
   size_t latency_count, latency_cap;
   double end_s;                 /* when its last response arrived */
   char last_error[1024];
@@ -234,6 +239,8 @@ static void usage(FILE *out) {
           "  --jitter-ms N          move each timestamp by up to +-N ms (default 0)\n"
           "Output:\n"
           "  --quiet                print only the result line\n"
+          "  --latency-log FILE     write one line per HTTP request to FILE: connection,\n"
+          "                         send time (s since the start), latency (ms)\n"
           "  --help                 this text\n"
           "\n"
           "Exit status: 0 every line acknowledged (2xx), 3 some lines failed, 2 bad usage,\n"
@@ -320,6 +327,8 @@ static int parse_args(int argc, char **argv, load_config *cfg) {
       cfg->token = v;
     } else if (!strcmp(a, "--file")) {
       cfg->file = v;
+    } else if (!strcmp(a, "--latency-log")) {
+      cfg->latency_log = v;
     } else if (!strcmp(a, "--connections")) {
       bad = tsgen_parse_u64(v, &u) != 0 || u == 0 || u > LOAD_CONNECTIONS_MAX;
       cfg->connection_count = (uint32_t)u;
@@ -893,11 +902,13 @@ static void note_error(load_conn *c, const char *what, int err) {
   if (c->cfg->error_limit && total >= c->cfg->error_limit) atomic_store(&g_stop, 1);
 }
 
-static void record_latency(load_conn *c, uint64_t ns) {
+static void record_latency(load_conn *c, double t_send, uint64_t ns) {
   if (c->latency_count == c->latency_cap) {
     c->latency_cap = c->latency_cap ? c->latency_cap * 2 : 1024;
     c->latency_ns = xrealloc(c->latency_ns, c->latency_cap * sizeof *c->latency_ns);
+    if (c->cfg->latency_log) c->sent_s = xrealloc(c->sent_s, c->latency_cap * sizeof *c->sent_s);
   }
+  if (c->cfg->latency_log) c->sent_s[c->latency_count] = t_send - g_t0_s;
   c->latency_ns[c->latency_count++] = ns;
 }
 
@@ -953,7 +964,7 @@ static void send_body(load_conn *c, const load_body *b) {
     conn_close(c);
     return;
   }
-  record_latency(c, (uint64_t)((t_done - t_send) * 1e9));
+  record_latency(c, t_send, (uint64_t)((t_done - t_send) * 1e9));
   c->end_s = t_done;
   c->status_count[status]++;
   if (status >= 200 && status < 300) {
@@ -1124,6 +1135,19 @@ int main(int argc, char **argv) {
       memcpy(lat + k, g_conns[i].latency_ns, g_conns[i].latency_count * sizeof *lat);
     k += g_conns[i].latency_count;
   }
+  if (cfg->latency_log) {
+    FILE *f = fopen(cfg->latency_log, "w");
+    if (!f) {
+      fprintf(stderr, "teuto-load: %s: %s\n", cfg->latency_log, strerror(errno));
+    } else {
+      fprintf(f, "# connection send_s latency_ms; the start is CLOCK_MONOTONIC %.6f s\n", g_t0_s);
+      for (uint32_t i = 0; i < n_conn; i++)
+        for (size_t j = 0; j < g_conns[i].latency_count; j++)
+          fprintf(f, "%u %.6f %.3f\n", i, g_conns[i].sent_s[j],
+                  (double)g_conns[i].latency_ns[j] / 1e6);
+      fclose(f);
+    }
+  }
   qsort(lat, latency_count, sizeof *lat, cmp_u64);
   double elapsed_s = end_s - g_t0_s;
   double lps = elapsed_s > 0 ? (double)lines_ok / elapsed_s : 0;
@@ -1193,6 +1217,7 @@ int main(int argc, char **argv) {
     free(c->q);
     free(c->cur.data);
     free(c->latency_ns);
+    free(c->sent_s);
     free(c->rbuf);
     pthread_mutex_destroy(&c->mu);
     pthread_cond_destroy(&c->cv);

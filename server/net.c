@@ -3,10 +3,16 @@
  *
  * SHAPE. One loop thread per online core (sysconf), each with its own epoll instance.
  * Every listening socket is registered in every loop with EPOLLEXCLUSIVE, so the kernel wakes
- * one waiting (idle) loop per new connection; the loop that accepts a connection owns it for
- * its whole life: its buffers, its protocol state and every callback run on that thread, so
- * connections share nothing and take no locks. Protocol work (parsing, the engine write) runs
- * inline on the loop thread; the engine serialises writes to a database internally.
+ * one waiting (idle) loop per new connection. That alone does not spread connections: clients
+ * that connect together (a load generator, a pipeline's pool) all arrive while the first loop
+ * is idle and it accepts them all, and then one core parses every request while the others
+ * sleep. So the accepting loop hands each new connection to the loop that owns the fewest
+ * (itself on a tie): it pushes the connection onto that loop's handoff list and writes the
+ * loop's eventfd; the loop adopts it (registers it with its epoll, runs the open callback).
+ * From then on that loop owns the connection for its whole life: its buffers, its protocol
+ * state and every callback run on that thread, so connections share nothing and take no
+ * locks. Protocol work (parsing, the engine write) runs inline on the loop thread; the engine
+ * serialises writes to a database internally.
  *
  * A CONNECTION has an input buffer (NET_READ_BYTES, grown up to its handler's in_bytes_max)
  * and an output buffer (up to out_bytes_max). Sockets are non-blocking and level-triggered:
@@ -50,6 +56,9 @@
  *     exceeds connections_max.
  *  4. parked_count counts the loop's connections with parked set; a parked connection's
  *     handler data callback is never called, and its epoll events are EPOLLOUT or nothing.
+ *  5. owned counts the connections a loop owns or has been handed and not yet adopted; a
+ *     connection on a handoff list is touched by nobody but the thread that takes it off
+ *     (under handoff_mu), and no callback has run for it yet.
  */
 #include "net.h"
 
@@ -111,6 +120,9 @@ struct net_loop {
   int started;
   net_conn *conns;      /* doubly linked list of this loop's connections */
   unsigned conn_count;
+  atomic_uint owned;    /* connections owned or handed to it, not yet closed (invariant 5) */
+  pthread_mutex_t handoff_mu;
+  net_conn *handoff;    /* accepted by another loop, not yet adopted (singly linked: next) */
   atomic_uint parked_count; /* parked connections (read by net_server_wake's threads) */
   int stop_seen;
   int64_t drain_deadline_ms;
@@ -242,6 +254,7 @@ int net_server_create(const net_config *cfg, net_server **out) {
   for (unsigned i = 0; i < n; i++) {
     net_loop *l = &s->loops[i];
     l->s = s;
+    pthread_mutex_init(&l->handoff_mu, NULL);
     l->epfd = epoll_create1(EPOLL_CLOEXEC);
     l->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (l->epfd < 0 || l->evfd < 0) {
@@ -330,6 +343,7 @@ static void conn_close(net_conn *c, const char *rest, size_t rest_len) {
   else l->conns = c->next;
   if (c->next) c->next->prev = c->prev;
   l->conn_count--;
+  atomic_fetch_sub(&l->owned, 1);
   atomic_fetch_sub(&l->s->open_count, 1);
   free(c->in);
   free(c->out);
@@ -554,6 +568,59 @@ static void conn_writable(net_conn *c) {
   conn_process(c); /* input held back while output was pending, or the graceful close */
 }
 
+/* On its loop's thread: registers an accepted connection and runs the open callback. */
+static void loop_adopt(net_loop *l, net_conn *c) {
+  net_server *s = l->s;
+  c->loop = l;
+  c->last_ms = now_ms();
+  c->events = EPOLLIN;
+  struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+  if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, c->fd, &ev) != 0) {
+    atomic_fetch_sub(&l->owned, 1);
+    atomic_fetch_sub(&s->open_count, 1);
+    close(c->fd);
+    free(c);
+    return;
+  }
+  c->prev = NULL;
+  c->next = l->conns;
+  if (l->conns) l->conns->prev = c;
+  l->conns = c;
+  l->conn_count++;
+  c->state = c->l->h.open ? c->l->h.open(c->l->ctx, c) : NULL;
+  if (c->l->h.open && !c->state) conn_close(c, NULL, 0);
+}
+
+/* Adopts the connections other loops handed to l (invariant 5). */
+static void loop_adopt_handed(net_loop *l) {
+  pthread_mutex_lock(&l->handoff_mu);
+  net_conn *c = l->handoff;
+  l->handoff = NULL;
+  pthread_mutex_unlock(&l->handoff_mu);
+  while (c) {
+    net_conn *next = c->next;
+    loop_adopt(l, c);
+    c = next;
+  }
+}
+
+/* The loop that should own a new connection: the one owning the fewest, l itself on a tie. */
+static net_loop *loop_pick(net_loop *l) {
+  net_server *s = l->s;
+  net_loop *best = l;
+  unsigned best_owned = atomic_load(&l->owned);
+  if (atomic_load(&s->stopping)) return l; /* the others may have ended already */
+  for (unsigned i = 0; i < s->loop_count && best_owned > 0; i++) {
+    net_loop *o = &s->loops[i];
+    unsigned n = atomic_load(&o->owned);
+    if (n < best_owned) {
+      best = o;
+      best_owned = n;
+    }
+  }
+  return best;
+}
+
 static void loop_accept(net_loop *l, unsigned idx) {
   net_server *s = l->s;
   const net_listener *ls = &s->listeners[idx];
@@ -574,26 +641,24 @@ static void loop_accept(net_loop *l, unsigned idx) {
       close(fd);
       continue;
     }
-    c->loop = l;
     c->fd = fd;
     c->l = ls;
-    c->last_ms = now_ms();
     snprintf(c->name, sizeof c->name, "c%llu",
              (unsigned long long)atomic_fetch_add(&s->next_id, 1) + 1);
-    c->events = EPOLLIN;
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
-    if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
-      atomic_fetch_sub(&s->open_count, 1);
-      close(fd);
-      free(c);
+    net_loop *to = loop_pick(l);
+    atomic_fetch_add(&to->owned, 1);
+    if (to == l) {
+      loop_adopt(l, c);
       continue;
     }
-    c->next = l->conns;
-    if (l->conns) l->conns->prev = c;
-    l->conns = c;
-    l->conn_count++;
-    c->state = ls->h.open ? ls->h.open(ls->ctx, c) : NULL;
-    if (ls->h.open && !c->state) conn_close(c, NULL, 0);
+    pthread_mutex_lock(&to->handoff_mu);
+    c->next = to->handoff;
+    to->handoff = c;
+    pthread_mutex_unlock(&to->handoff_mu);
+    uint64_t one64 = 1;
+    if (write(to->evfd, &one64, sizeof one64) < 0) {
+      /* the counter is saturated: the loop is awake anyway */
+    }
   }
 }
 
@@ -661,7 +726,10 @@ static void *loop_run(void *arg) {
         else conn_readable(c);
       }
     }
-    if (woken) loop_resume_parked(l); /* after the read: a later wake-up is seen next time */
+    if (woken) { /* after the read: a later wake-up is seen next time */
+      loop_adopt_handed(l);
+      loop_resume_parked(l);
+    }
     int64_t now = now_ms();
     if (!l->stop_seen && atomic_load(&s->stopping)) {
       l->stop_seen = 1;
@@ -720,7 +788,15 @@ void net_server_destroy(net_server *s) {
   net_server_join(s);
   for (unsigned i = 0; i < s->loop_count; i++) {
     net_loop *l = &s->loops[i];
+    while (l->handoff) { /* handed over after the loop ended: never adopted, no callback ran */
+      net_conn *c = l->handoff;
+      l->handoff = c->next;
+      close(c->fd);
+      atomic_fetch_sub(&s->open_count, 1);
+      free(c);
+    }
     while (l->conns) conn_close(l->conns, NULL, 0);
+    pthread_mutex_destroy(&l->handoff_mu);
     if (l->epfd >= 0) close(l->epfd);
     if (l->evfd >= 0) close(l->evfd);
   }

@@ -66,7 +66,9 @@ int net_server_create(const net_config *cfg, net_server **out);
 /*
  * Listens on hostport ("127.0.0.1:8086", "[::1]:8086", "localhost:0") with h (copied; ctx
  * is passed to every callback). One socket, watched by every loop with EPOLLEXCLUSIVE: the
- * kernel wakes one idle loop per new connection. Writes the bound address ("127.0.0.1:41234") into bound (may be NULL).
+ * kernel wakes one idle loop per new connection, which accepts it and hands it to the loop
+ * that owns the fewest connections (net.c, SHAPE). Writes the bound address
+ * ("127.0.0.1:41234") into bound (may be NULL).
  * Returns 0, -EINVAL for a bad address, -ENOSPC past NET_LISTENERS_MAX, or -errno.
  */
 int net_server_listen(net_server *s, const char *hostport, const net_handler *h, void *ctx,
