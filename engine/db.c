@@ -18,9 +18,9 @@
  * TEUTO_WRITE_NO_WAIT, wal_commit_async hands the commit to the WAL's commit thread and the
  * caller watches teuto_durable_lsn.
  *
- * Flush: under flush_mu, the memtable is frozen (imm) and the WAL rotated under mu; parts
- * are written from imm without mu; the manifest is stored (atomic rename) with flushed_lsn =
- * the last LSN in imm; then, under mu, the parts go live and imm is dropped in one step;
+ * Flush: under flush_mu, the memtable is frozen (imm) under mu, noting the last LSN appended;
+ * with mu released the WAL is rotated and parts are written from imm; the manifest is stored
+ * (atomic rename) with flushed_lsn = the last LSN in imm; then, under mu, the parts go live and imm is dropped in one step;
  * finally the WAL segments at or below flushed_lsn are deleted.
  *
  * DROP MEASUREMENT (teuto_drop_measurement): under flush_mu and mu, a WAL record (payload
@@ -1171,12 +1171,8 @@ static int flush_locked(teuto_db *db) {
     pthread_mutex_unlock(&db->mu);
     return rc;
   }
-  if ((rc = wal_rotate(db->wal, &last_lsn))) {
-    db->failed = rc;
-    pthread_mutex_unlock(&db->mu);
-    memtable_free(fresh);
-    return rc;
-  }
+  /* every frame up to here is in the memtable frozen now (appends happen under mu) */
+  last_lsn = wal_appended_lsn(db->wal);
   memtable *imm = db->mt;
   /* WAL frames an open rollup cell still needs stay (rollup.h invariant 4) */
   uint64_t keep_lsn = rollup_keep_lsn(db->ru);
@@ -1194,10 +1190,16 @@ static int flush_locked(teuto_db *db) {
   db->mt = fresh;
   pthread_mutex_unlock(&db->mu);
 
-  mt_series **list = malloc((imm->count ? imm->count : 1) * sizeof *list);
+  mt_series **list = NULL;
   manifest newman;
   part **made = NULL;
   uint32_t made_n = 0;
+  /* A new segment, so that the frames flushed here can be deleted soon. Its fdatasync runs
+   * with mu released, writers go on: frames appended meanwhile land in the closed segment
+   * too, which is then deleted by a later flush. */
+  uint64_t rotated_lsn;
+  if ((rc = wal_rotate(db->wal, &rotated_lsn))) goto undo;
+  list = malloc((imm->count ? imm->count : 1) * sizeof *list);
   if (!list) {
     rc = -ENOMEM;
     goto undo;

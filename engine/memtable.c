@@ -140,8 +140,19 @@ void memtable_drop_measurement(memtable *mt, const measurement *m) {
   mt->count = w;
 }
 
+/* The first capacities of a series' arrays are 1 to 2 times a base, chosen by its id: series
+ * written at the same rate (a fleet of sensors) then reach their capacities at different rows.
+ * With one base they would all double, and copy, within the same few writes, and one writer
+ * would hold the database lock through all those copies (docs/BENCHMARKS.md, "Where the rest
+ * of the p99 goes"). The total copied is the same; it is spread over time. A reader's
+ * standalone buffer (no series) gets the base. */
+static uint32_t first_cap(const mt_series *ms, uint32_t base) {
+  if (!ms->s) return base;
+  return base + (uint32_t)(mix64(ms->s->id) >> 59) * base / 32; /* base .. 1.97 base */
+}
+
 static int grow_rows(memtable *mt, mt_series *ms) {
-  uint32_t cap = ms->row_cap ? ms->row_cap * 2 : 16;
+  uint32_t cap = ms->row_cap ? ms->row_cap * 2 : first_cap(ms, 16);
   int64_t *t = realloc(ms->times, cap * sizeof *t);
   if (!t) return -ENOMEM;
   ms->times = t;
@@ -160,7 +171,13 @@ int memtable_append(memtable *mt, mt_series *ms, int64_t time_ns, uint32_t n,
   size_t need = 1 + (size_t)n * MT_RECORD_FIELD_BYTES;
   if (ms->log.len + need > ms->log.cap) {
     size_t before = ms->log.cap;
-    if ((rc = tbuf_reserve(&ms->log, need))) return rc;
+    if (before == 0) { /* first_cap's spread for the log too; tbuf_reserve doubles from it */
+      size_t cap = TEUTO_MAX((size_t)first_cap(ms, 256), need);
+      if (!(ms->log.data = malloc(cap))) return -ENOMEM;
+      ms->log.cap = cap;
+    } else if ((rc = tbuf_reserve(&ms->log, need))) {
+      return rc;
+    }
     mt->bytes += ms->log.cap - before;
   }
   if (ms->log.len + need > UINT32_MAX) return TEUTO_ELIMIT;

@@ -1040,6 +1040,13 @@ int wal_committed_lsn(wal *w, uint64_t *lsn) {
   return rc;
 }
 
+uint64_t wal_appended_lsn(wal *w) {
+  pthread_mutex_lock(&w->mu);
+  uint64_t lsn = w->next_lsn - 1;
+  pthread_mutex_unlock(&w->mu);
+  return lsn;
+}
+
 int wal_sync(wal *w) {
   pthread_mutex_lock(&w->mu);
   uint64_t lsn = w->next_lsn - 1;

@@ -14,8 +14,10 @@
  *      Or, for a caller that must not block (an event loop): wal_commit_async(lsn) hands the
  *      commit to the WAL's commit thread, wal_committed_lsn() later says whether it is done,
  *      and opt.notify_fn says when to look again;
- *   4. at flush: wal_rotate() closes the segment; after the manifest commits the parts,
- *      wal_remove_through(lsn) deletes segments whose frames all have LSN <= lsn.
+ *   4. at flush: wal_appended_lsn() (under the db's write lock) gives the last LSN in the
+ *      frozen memtable; wal_rotate() then closes the segment (with the lock released: it may
+ *      fdatasync); after the manifest commits the parts, wal_remove_through(lsn) deletes
+ *      segments whose frames all have LSN <= lsn.
  * In INTERVAL mode a background thread fdatasyncs every sync_interval_ms.
  * Any write or fsync error puts the WAL into a failed state: that call returns the -errno,
  * every later append/commit returns TEUTO_EFAILED; no fsync is retried.
@@ -119,6 +121,10 @@ int wal_committed_lsn(wal *w, uint64_t *lsn);
 
 /* Writes and fdatasyncs everything appended so far. 0 or error. */
 int wal_sync(wal *w);
+
+/* The LSN of the last frame appended so far (0: none since the start). Frames appended later
+ * get higher LSNs. */
+uint64_t wal_appended_lsn(wal *w);
 
 /* Writes+syncs the current segment and starts a new one. *last_lsn gets the highest LSN in
  * the closed segments (every frame appended before the call). 0 or error. */
