@@ -20,8 +20,9 @@
  *
  * Flush: under flush_mu, the memtable is frozen (imm) under mu, noting the last LSN appended;
  * with mu released the WAL is rotated and parts are written from imm; the manifest is stored
- * (atomic rename) with flushed_lsn = the last LSN in imm; then, under mu, the parts go live and imm is dropped in one step;
- * finally the WAL segments at or below flushed_lsn are deleted.
+ * (atomic rename) with flushed_lsn = the last LSN in imm; then, under mu, the parts go live
+ * and imm is dropped in one step; finally the WAL segments at or below flushed_lsn are
+ * deleted.
  *
  * DROP MEASUREMENT (teuto_drop_measurement): under flush_mu and mu, a WAL record (payload
  * version 3) is appended and the measurement's rows leave the memtable and its series the

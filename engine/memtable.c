@@ -132,8 +132,8 @@ void memtable_drop_measurement(memtable *mt, const measurement *m) {
     if (ms->s->mt_cur == ms) ms->s->mt_gen = 0; /* the series' cache no longer points here */
     mt->row_count -= ms->row_count;
     /* the estimate counted at most this much (a sort's log growth is not counted) */
-    uint64_t held = sizeof *ms + (uint64_t)ms->row_cap * (sizeof *ms->times + sizeof *ms->rec_off) +
-                    ms->log.cap;
+    uint64_t held = sizeof *ms + ms->log.cap +
+                    (uint64_t)ms->row_cap * (sizeof *ms->times + sizeof *ms->rec_off);
     mt->bytes -= TEUTO_MIN(held, mt->bytes);
     ms_free(ms);
   }

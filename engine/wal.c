@@ -1047,12 +1047,7 @@ uint64_t wal_appended_lsn(wal *w) {
   return lsn;
 }
 
-int wal_sync(wal *w) {
-  pthread_mutex_lock(&w->mu);
-  uint64_t lsn = w->next_lsn - 1;
-  pthread_mutex_unlock(&w->mu);
-  return wait_durable(w, lsn, true);
-}
+int wal_sync(wal *w) { return wait_durable(w, wal_appended_lsn(w), true); }
 
 int wal_rotate(wal *w, uint64_t *last_lsn) {
   int rc;
