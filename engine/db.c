@@ -294,9 +294,7 @@ static int drop_in_memory(teuto_db *db, teuto_str name) {
   if (db->imm) memtable_drop_measurement(db->imm, m);
   int rc = measurement_forget(&db->reg, m);
   if (rc) return rc;
-  db->drop_gen++;
-  db->stats.series_count = series_live_count(&db->reg);
-  db->stats.memtable_bytes = db->mt->bytes + (db->imm ? db->imm->bytes : 0);
+  db->drop_gen++; /* (teuto_get_stats derives the series and memtable figures itself) */
   return 0;
 }
 
@@ -1343,26 +1341,26 @@ void teuto_get_stats(teuto_db *db, teuto_stats *out) {
 
 int teuto_series_foreach(teuto_db *db, teuto_str measurement,
                          int (*fn)(void *ctx, teuto_str series_key), void *ctx) {
+  /* only the copy under mu: writers wait for no more than that */
   pthread_mutex_lock(&db->mu);
-  uint32_t n = 0, total = db->reg.series_count;
-  series **snap = malloc((total ? total : 1) * sizeof *snap);
+  uint32_t n = db->reg.series_count;
+  series **snap = malloc((n ? n : 1) * sizeof *snap);
   if (!snap) {
     pthread_mutex_unlock(&db->mu);
     return -ENOMEM;
   }
-  for (uint32_t i = 0; i < total; i++) {
-    series *s = db->reg.by_id[i];
-    if (s->meas->dropped) continue; /* `dropped` changes under mu only */
+  if (n) memcpy(snap, db->reg.by_id, n * sizeof *snap);
+  pthread_mutex_unlock(&db->mu);
+  int rc = 0;
+  for (uint32_t i = 0; i < n && rc == 0; i++) {
+    series *s = snap[i]; /* series never move or die before close */
+    /* a drop racing this call may still be seen: like a query already running */
+    if (atomic_load_explicit(&s->meas->dropped, memory_order_relaxed)) continue;
     if (measurement.len && (s->meas->name_len != measurement.len ||
                             memcmp(s->meas->name, measurement.ptr, measurement.len)))
       continue;
-    snap[n++] = s;
+    rc = fn(ctx, (teuto_str){s->key, s->key_len});
   }
-  pthread_mutex_unlock(&db->mu);
-  int rc = 0;
-  /* series never move or die before close (series.h) */
-  for (uint32_t i = 0; i < n && rc == 0; i++)
-    rc = fn(ctx, (teuto_str){snap[i]->key, snap[i]->key_len});
   free(snap);
   return rc;
 }

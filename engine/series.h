@@ -15,6 +15,8 @@
 #ifndef TEUTO_SERIES_H
 #define TEUTO_SERIES_H
 
+#include <stdatomic.h>
+
 #include "teuto_int.h"
 
 typedef struct measurement measurement;
@@ -34,7 +36,9 @@ struct measurement {
   uint32_t field_count;
   uint32_t field_cap;
   uint32_t series_count;
-  bool dropped;             /* DROP MEASUREMENT forgot it (measurement_forget) */
+  /* DROP MEASUREMENT forgot it (measurement_forget). Set under the db's lock; atomic so that
+   * teuto_series_foreach may skip the measurement's series without holding the lock. */
+  atomic_bool dropped;
   /* write-batch bookkeeping (batch.c): local index in the batch being encoded */
   uint64_t batch_stamp;
   uint32_t batch_index;
