@@ -52,6 +52,8 @@
  *      total bytes), so bitpack_reader_next has no failure path for it; a group closer than
  *      w + 16 bytes to end is unpacked from a zero-padded copy (the loads read ahead).
  */
+#include <stdlib.h>
+
 #include "bitpack.h"
 #include "codec.h"
 
@@ -251,13 +253,57 @@ static inline size_t narrow_total(uint32_t n, uint64_t ref, size_t body, uint32_
   return codec_varint_len(zigzag_enc((int64_t)ref)) + (groups + 1) / 2 + esc + body;
 }
 
+/* Width of a kind 2 group whose values (as int64) lie in [gmin, gmax], against ref. Exact
+ * when no x - ref wraps (the caller's guarantee): zigzag grows with |x - ref|, so the widest
+ * value of the group is at one of its two ends, and a bit length of an OR is the bit length
+ * of the largest operand. */
+static inline unsigned group_width(int64_t gmin, int64_t gmax, uint64_t ref) {
+  const uint64_t a = zigzag_enc((int64_t)((uint64_t)gmin - ref));
+  const uint64_t b = zigzag_enc((int64_t)((uint64_t)gmax - ref));
+  return bitpack_width(a > b ? a : b);
+}
+
+/* Kind 2 size (after the kind byte) against ref, from each group's signed minimum and
+ * maximum (group_width's condition must hold for every group). */
+static size_t narrow_size_from_groups(const int64_t *gmin, const int64_t *gmax, uint32_t n,
+                                      uint64_t ref, uint32_t *esc_out) {
+  const uint32_t groups = (n + NARROW_GROUP - 1) / NARROW_GROUP;
+  size_t body = 0;
+  uint32_t esc = 0;
+  for (uint32_t g = 0; g < groups; g++) {
+    const unsigned w = group_width(gmin[g], gmax[g], ref);
+    esc += w >= NARROW_ESCAPE;
+    body += group_body_bytes(TEUTO_MIN(n - g * NARROW_GROUP, (uint32_t)NARROW_GROUP), w);
+  }
+  *esc_out = esc;
+  return narrow_total(n, ref, body, esc);
+}
+
 /*
- * Sizes both kinds of a non-constant stream in one pass (plus one for a second reference):
- * returns the bytes of kind 0 after its kind byte, and fills *pl with the cheaper kind 2 plan
- * of two references, 0 (residuals centred on zero) and the middle of the values' signed
- * range (values centred elsewhere: counter steps, frames of reference).
+ * Sizes both kinds of a non-constant stream in one pass over the values: returns the bytes
+ * of kind 0 after its kind byte, and fills *pl with the cheaper kind 2 plan of two
+ * references, 0 (residuals centred on zero) and the middle of the values' signed range
+ * (values centred elsewhere: counter steps, frames of reference).
+ *
+ * The pass keeps each 8-value group's signed minimum and maximum; both kind 2 sizes follow
+ * from those (group_width), so trying the second reference costs a walk over n/8 groups,
+ * not a second pass over the values. When the range is so wide that x - mid may wrap, the
+ * mid plan is sized value by value instead (narrow_add).
  */
 static size_t stream_plan(const uint64_t *in, uint32_t n, int t, narrow_plan *pl) {
+  enum { GROUPS_LOCAL = 512 }; /* 4096 values: a part's row group */
+  static _Thread_local int64_t gmin_local[GROUPS_LOCAL], gmax_local[GROUPS_LOCAL];
+  const uint32_t groups = (n + NARROW_GROUP - 1) / NARROW_GROUP;
+  int64_t *gmin = gmin_local, *gmax = gmax_local;
+  if (groups > GROUPS_LOCAL) {
+    gmin = malloc((size_t)groups * sizeof *gmin);
+    gmax = malloc((size_t)groups * sizeof *gmax);
+    if (!gmin || !gmax) { /* no room for the groups: size value by value */
+      free(gmin);
+      free(gmax);
+      gmin = gmax = NULL;
+    }
+  }
   int64_t lo = INT64_MAX, hi = INT64_MIN;
   size_t wide = 0, body = 0;
   uint32_t esc = 0;
@@ -265,28 +311,67 @@ static size_t stream_plan(const uint64_t *in, uint32_t n, int t, narrow_plan *pl
   for (uint32_t i = 0; i < n; i += BITPACK_MINI) {
     const uint32_t m = TEUTO_MIN(n - i, (uint32_t)BITPACK_MINI);
     gen(in, i, m, t, x);
-    uint64_t base;
-    const unsigned w = choose_base(x, m, &base);
-    wide += 1 + codec_varint_len(zigzag_enc((int64_t)base)) + block_body_bytes(m, w);
-    narrow_add(x, m, 0, &body, &esc);
-    for (uint32_t j = 0; j < m; j++) {
-      lo = (int64_t)x[j] < lo ? (int64_t)x[j] : lo;
-      hi = (int64_t)x[j] > hi ? (int64_t)x[j] : hi;
+    int64_t smin = INT64_MAX, smax = INT64_MIN;
+    for (uint32_t g = 0; g * NARROW_GROUP < m; g++) {
+      const uint32_t e = TEUTO_MIN(m, (g + 1) * NARROW_GROUP);
+      int64_t a = (int64_t)x[g * NARROW_GROUP], b = a;
+      for (uint32_t j = g * NARROW_GROUP + 1; j < e; j++) {
+        a = (int64_t)x[j] < a ? (int64_t)x[j] : a;
+        b = (int64_t)x[j] > b ? (int64_t)x[j] : b;
+      }
+      if (gmin) {
+        gmin[i / NARROW_GROUP + g] = a;
+        gmax[i / NARROW_GROUP + g] = b;
+      }
+      smin = a < smin ? a : smin;
+      smax = b > smax ? b : smax;
     }
+    /* kind 0's base: the signed minimum, or the unsigned one if its range is smaller; with
+     * one sign throughout both orders agree */
+    uint64_t base = (uint64_t)smin, range = (uint64_t)smax - (uint64_t)smin;
+    if ((smin ^ smax) < 0) {
+      uint64_t umin = x[0], umax = x[0];
+      for (uint32_t j = 1; j < m; j++) {
+        umin = x[j] < umin ? x[j] : umin;
+        umax = x[j] > umax ? x[j] : umax;
+      }
+      if (umax - umin < range) {
+        base = umin;
+        range = umax - umin;
+      }
+    }
+    wide += 1 + codec_varint_len(zigzag_enc((int64_t)base)) + block_body_bytes(m, bitpack_width(range));
+    if (!gmin) narrow_add(x, m, 0, &body, &esc);
+    lo = smin < lo ? smin : lo;
+    hi = smax > hi ? smax : hi;
   }
-  *pl = (narrow_plan){0, narrow_total(n, 0, body, esc), esc};
+  if (gmin) {
+    pl->ref = 0;
+    pl->size = narrow_size_from_groups(gmin, gmax, n, 0, &pl->escapes);
+  } else {
+    *pl = (narrow_plan){0, narrow_total(n, 0, body, esc), esc};
+  }
   /* lo + (hi - lo) / 2 without signed overflow */
   const uint64_t mid = (uint64_t)lo + (((uint64_t)hi - (uint64_t)lo) >> 1);
   if (n > 0 && mid != 0) {
-    body = 0;
-    esc = 0;
-    for (uint32_t i = 0; i < n; i += BITPACK_MINI) {
-      const uint32_t m = TEUTO_MIN(n - i, (uint32_t)BITPACK_MINI);
-      gen(in, i, m, t, x);
-      narrow_add(x, m, mid, &body, &esc);
+    size_t size;
+    if (gmin && (uint64_t)hi - (uint64_t)lo <= (uint64_t)INT64_MAX) {
+      size = narrow_size_from_groups(gmin, gmax, n, mid, &esc);
+    } else {
+      body = 0;
+      esc = 0;
+      for (uint32_t i = 0; i < n; i += BITPACK_MINI) {
+        const uint32_t m = TEUTO_MIN(n - i, (uint32_t)BITPACK_MINI);
+        gen(in, i, m, t, x);
+        narrow_add(x, m, mid, &body, &esc);
+      }
+      size = narrow_total(n, mid, body, esc);
     }
-    const size_t size = narrow_total(n, mid, body, esc);
     if (size < pl->size) *pl = (narrow_plan){mid, size, esc};
+  }
+  if (gmin != gmin_local) {
+    free(gmin);
+    free(gmax);
   }
   return wide;
 }

@@ -425,9 +425,18 @@ static int choose_codec(uint8_t type, const void *vals, uint32_t n, cand_set *c)
   case BLOCK_TIME:
   case TEUTO_INT:
   case TEUTO_UINT: {
+    /* sized first (exact), then only the smallest is encoded; a tie goes to the earlier */
     static const uint8_t order[] = {CODEC_CONST, CODEC_DOD, CODEC_DELTA, CODEC_FOR, CODEC_RAW};
-    for (size_t i = 0; i < sizeof order && !rc; i++)
-      rc = cand_take(c, codec_int_encode(order[i], vals, n, CAND(c), cand_cap(c)), order[i]);
+    int64_t best = -1;
+    uint8_t pick = CODEC_RAW;
+    for (size_t i = 0; i < sizeof order; i++) {
+      const int64_t size = codec_int_size(order[i], vals, n);
+      if (size >= 0 && (best < 0 || size < best)) {
+        best = size;
+        pick = order[i];
+      }
+    }
+    rc = cand_take(c, codec_int_encode(pick, vals, n, CAND(c), cand_cap(c)), pick);
     break;
   }
   case TEUTO_FLOAT: {

@@ -62,6 +62,28 @@ int64_t codec_int_encode(uint8_t codec, const uint64_t *in, uint32_t n, uint8_t 
   }
 }
 
+int64_t codec_int_size(uint8_t codec, const uint64_t *in, uint32_t n) {
+  switch (codec) {
+  case CODEC_RAW: return (int64_t)n * 8;
+  case CODEC_CONST:
+    for (uint32_t i = 1; i < n; i++)
+      if (in[i] != in[0]) return TEUTO_EINVAL;
+    return (int64_t)codec_varint_len(zigzag_enc(n ? (int64_t)in[0] : 0));
+  case CODEC_DELTA:
+    if (n == 0) return TEUTO_EINVAL;
+    return (int64_t)(codec_varint_len(zigzag_enc((int64_t)in[0])) +
+                     bitpack_stream_size_t(in, n - 1, BITPACK_T_DELTA));
+  case CODEC_FOR: return (int64_t)bitpack_stream_size_t(in, n, BITPACK_T_NONE);
+  case CODEC_DOD: {
+    if (n == 0) return TEUTO_EINVAL;
+    size_t k = codec_varint_len(zigzag_enc((int64_t)in[0]));
+    if (n >= 2) k += codec_varint_len(zigzag_enc((int64_t)(in[1] - in[0])));
+    return (int64_t)(k + bitpack_stream_size_t(in, n >= 2 ? n - 2 : 0, BITPACK_T_DOD));
+  }
+  default: return TEUTO_EINVAL;
+  }
+}
+
 /* DELTA: the prefix sum runs on each mini-block right after it is unpacked (still in L1). */
 static int delta_decode(const uint8_t *src, size_t len, uint32_t n, uint64_t *out) {
   const uint8_t *end = src + len;
