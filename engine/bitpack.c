@@ -340,7 +340,8 @@ static size_t stream_plan(const uint64_t *in, uint32_t n, int t, narrow_plan *pl
         range = umax - umin;
       }
     }
-    wide += 1 + codec_varint_len(zigzag_enc((int64_t)base)) + block_body_bytes(m, bitpack_width(range));
+    wide += 1 + codec_varint_len(zigzag_enc((int64_t)base)) +
+            block_body_bytes(m, bitpack_width(range));
     if (!gmin) narrow_add(x, m, 0, &body, &esc);
     lo = smin < lo ? smin : lo;
     hi = smax > hi ? smax : hi;

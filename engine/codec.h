@@ -46,9 +46,9 @@ extern "C" {
 int64_t codec_int_encode(uint8_t codec, const uint64_t *in, uint32_t n, uint8_t *dst,
                          size_t cap);
 int codec_int_decode(uint8_t codec, const uint8_t *src, size_t len, uint32_t n, uint64_t *out);
-/* Exactly what codec_int_encode(codec, in, n, ...) writes given room enough, without
- * writing (also DOD); TEUTO_EINVAL where it refuses. Lets a writer size every candidate
- * and encode only the smallest. */
+/* Exactly the bytes codec_int_encode(codec, in, n, ...) writes given room enough, without
+ * writing; TEUTO_EINVAL where it refuses. Lets a writer size every candidate and encode only
+ * the smallest. */
 int64_t codec_int_size(uint8_t codec, const uint64_t *in, uint32_t n);
 
 /* Timestamp codec (codec_ts.c): delta-of-delta. */

@@ -102,7 +102,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   const void *vals = type == TEUTO_FLOAT ? (const void *)floats
                      : type == TEUTO_BOOL ? (const void *)bools
                      : type == TEUTO_STRING ? (const void *)strs : (const void *)ints;
-  if (type == BLOCK_TIME || type == TEUTO_INT || type == TEUTO_UINT) { /* block.c picks by these sizes: each must be what the codec writes */
+  /* block.c picks the integer codec by these sizes: each must be what the codec writes */
+  if (type == BLOCK_TIME || type == TEUTO_INT || type == TEUTO_UINT) {
     static const uint8_t codecs[] = {CODEC_RAW, CODEC_CONST, CODEC_DOD, CODEC_DELTA, CODEC_FOR};
     uint8_t *tmp = malloc(bitpack_stream_bound(n) + 64);
     for (size_t c = 0; c < sizeof codecs; c++) {
