@@ -164,24 +164,34 @@ size_t bitpack_stream_bound(uint32_t n) {
   return 1 + blocks * (1 + VARINT_MAX) + (size_t)n * 8;
 }
 
-/* Chooses base and width for in[0..m): signed or unsigned minimum, smaller range wins. */
+/* Chooses base and width for in[0..m), whose signed minimum and maximum are smin and smax:
+ * the signed or the unsigned minimum, whichever leaves the smaller range (ties: signed).
+ * With one sign throughout both orders agree, so only mixed signs need the unsigned pass. */
+static unsigned choose_base_from(const uint64_t *in, uint32_t m, int64_t smin, int64_t smax,
+                                 uint64_t *base) {
+  *base = (uint64_t)smin;
+  uint64_t range = (uint64_t)smax - (uint64_t)smin;
+  if ((smin ^ smax) < 0) {
+    uint64_t umin = in[0], umax = in[0];
+    for (uint32_t i = 1; i < m; i++) {
+      umin = in[i] < umin ? in[i] : umin;
+      umax = in[i] > umax ? in[i] : umax;
+    }
+    if (umax - umin < range) {
+      *base = umin;
+      range = umax - umin;
+    }
+  }
+  return bitpack_width(range);
+}
+
 static unsigned choose_base(const uint64_t *in, uint32_t m, uint64_t *base) {
   int64_t smin = (int64_t)in[0], smax = smin;
-  uint64_t umin = in[0], umax = umin;
   for (uint32_t i = 1; i < m; i++) {
-    const uint64_t v = in[i];
-    smin = (int64_t)v < smin ? (int64_t)v : smin;
-    smax = (int64_t)v > smax ? (int64_t)v : smax;
-    umin = v < umin ? v : umin;
-    umax = v > umax ? v : umax;
+    smin = (int64_t)in[i] < smin ? (int64_t)in[i] : smin;
+    smax = (int64_t)in[i] > smax ? (int64_t)in[i] : smax;
   }
-  const uint64_t srange = (uint64_t)smax - (uint64_t)smin, urange = umax - umin;
-  if (srange <= urange) {
-    *base = (uint64_t)smin;
-    return bitpack_width(srange);
-  }
-  *base = umin;
-  return bitpack_width(urange);
+  return choose_base_from(in, m, smin, smax, base);
 }
 
 /* x[start .. start+m) of the transformed sequence into x[0..m). */
@@ -326,22 +336,9 @@ static size_t stream_plan(const uint64_t *in, uint32_t n, int t, narrow_plan *pl
       smin = a < smin ? a : smin;
       smax = b > smax ? b : smax;
     }
-    /* kind 0's base: the signed minimum, or the unsigned one if its range is smaller; with
-     * one sign throughout both orders agree */
-    uint64_t base = (uint64_t)smin, range = (uint64_t)smax - (uint64_t)smin;
-    if ((smin ^ smax) < 0) {
-      uint64_t umin = x[0], umax = x[0];
-      for (uint32_t j = 1; j < m; j++) {
-        umin = x[j] < umin ? x[j] : umin;
-        umax = x[j] > umax ? x[j] : umax;
-      }
-      if (umax - umin < range) {
-        base = umin;
-        range = umax - umin;
-      }
-    }
-    wide += 1 + codec_varint_len(zigzag_enc((int64_t)base)) +
-            block_body_bytes(m, bitpack_width(range));
+    uint64_t base;
+    const unsigned w = choose_base_from(x, m, smin, smax, &base);
+    wide += 1 + codec_varint_len(zigzag_enc((int64_t)base)) + block_body_bytes(m, w);
     if (!gmin) narrow_add(x, m, 0, &body, &esc);
     lo = smin < lo ? smin : lo;
     hi = smax > hi ? smax : hi;
