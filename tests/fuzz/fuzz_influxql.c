@@ -153,7 +153,8 @@ static void put_select(out *o, const influxql_select *s) {
     if (f->agg) {
       put_s(o, agg_text[f->agg]);
       put_c(o, '(');
-      put_ident(o, f->name);
+      if (f->name) put_ident(o, f->name);
+      else put_c(o, '*'); /* agg(*) */
       if (f->agg == IQL_AGG_PERCENTILE) {
         put_s(o, ", ");
         put_double(o, f->percentile);
@@ -316,7 +317,7 @@ static void check_select(const influxql_select *s) {
   for (uint32_t i = 0; i < s->field_count; i++) {
     const influxql_field *f = &s->fields[i];
     if (f->agg > IQL_AGG_PERCENTILE) fail("agg");
-    check_name(f->name, f->agg == IQL_AGG_NONE);
+    check_name(f->name, true); /* NULL for '*' and agg(*) */
     check_name(f->alias, true);
     check_pos(f->pos);
     if (i && f->pos <= s->fields[i - 1].pos) fail("field positions");
