@@ -44,6 +44,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/file.h>
@@ -63,6 +64,7 @@ void teuto_options_init(teuto_options *opt) {
   opt->compact_min_parts = 4;
   opt->series_per_measurement_max = 1000000;
   opt->background = 1;
+  opt->background_idle = 1;
   opt->log_level = TEUTO_LOG_INFO;
 }
 
@@ -409,6 +411,7 @@ static void db_free(teuto_db *db) {
   pthread_mutex_destroy(&db->mu);
   pthread_mutex_destroy(&db->flush_mu);
   pthread_cond_destroy(&db->bg_cv);
+  pthread_cond_destroy(&db->room_cv);
   rollup_state_free(db->ru);
   for (uint32_t i = 0; i < db->ungoverned_count; i++) free(db->ungoverned[i]);
   free(db->ungoverned);
@@ -519,6 +522,7 @@ int teuto_open(const char *dir, const teuto_options *opt, teuto_db **out) {
   pthread_mutex_init(&db->flush_mu, NULL);
   pthread_mutex_init(&db->dp_mu, NULL);
   pthread_cond_init(&db->bg_cv, NULL);
+  pthread_cond_init(&db->room_cv, NULL);
   series_registry_init(&db->reg);
   if (opt) db->opt = *opt;
   else teuto_options_init(&db->opt);
@@ -658,6 +662,30 @@ int teuto_close(teuto_db *db) {
 }
 
 /* ---- writing ---- */
+
+/* Back-pressure, under mu (released while waiting). The background thread flushes at idle
+ * priority, so a machine kept busy by writers can hold it off; then the memtable keeps
+ * growing. A write waits while the memtable holds twice memtable_bytes_max: the flush of the
+ * memtable before has not finished, and the next cannot start until it has. Writers that
+ * sleep free the CPU the flush needs, and memory stays bounded (about three memtables). The
+ * swap broadcasts room_cv; the timed wait also notices a failure or a stop. */
+static void wait_for_room(teuto_db *db) {
+  bool counted = false;
+  while (db->opt.background && db->bg_started && !db->bg_stop && !db->failed &&
+         db->mt->bytes >= 2 * db->opt.memtable_bytes_max) {
+    if (!counted) db->stats.write_stalls++;
+    counted = true;
+    pthread_cond_signal(&db->bg_cv);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += 100 * 1000000;
+    if (ts.tv_nsec >= 1000000000) {
+      ts.tv_sec++;
+      ts.tv_nsec -= 1000000000;
+    }
+    pthread_cond_timedwait(&db->room_cv, &db->mu, &ts);
+  }
+}
 
 static int value_bits(const teuto_value *v, uint64_t *out) {
   switch (v->type) {
@@ -903,6 +931,7 @@ again:
    * of refused and late rows may count its rows twice). */
   pthread_mutex_lock(&db->mu);
   if (rc) goto unlock;
+  wait_for_room(db);
   if (db->failed) {
     rc = TEUTO_EFAILED;
     goto unlock;
@@ -1187,6 +1216,7 @@ static int flush_locked(teuto_db *db) {
   }
   db->imm = imm;
   db->mt = fresh;
+  pthread_cond_broadcast(&db->room_cv); /* writers held by wait_for_room */
   pthread_mutex_unlock(&db->mu);
 
   mt_series **list = NULL;
@@ -1263,6 +1293,16 @@ int teuto_flush(teuto_db *db) {
 
 static void *bg_main(void *arg) {
   teuto_db *db = arg;
+  if (db->opt.background_idle) {
+    /* Flushes and compactions take CPU time no writer wants: at normal priority a 300 ms
+     * flush shares a core with the event loops and doubles their tail latency
+     * (docs/BENCHMARKS.md). wait_for_room keeps a starved flush from letting memory grow.
+     * The io_uring workers this thread starts later inherit the policy. */
+    struct sched_param sp = {0};
+    if (sched_setscheduler(0, SCHED_IDLE, &sp) != 0)
+      teuto_logf(TEUTO_LOG_WARN, "%s: background thread stays at normal priority: %s", db->dir,
+                 strerror(errno));
+  }
   int64_t last_retention_ns = 0;
   int64_t compact_not_before_ns = 0; /* after a failed compaction (e.g. a full disk): back off */
   pthread_mutex_lock(&db->mu);

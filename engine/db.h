@@ -75,6 +75,7 @@ struct teuto_db {
   bool bg_started;
   bool bg_stop;
   pthread_cond_t bg_cv;       /* with mu */
+  pthread_cond_t room_cv;     /* with mu: the memtable was swapped out (wait_for_room) */
 };
 
 /* Path of part id into out. */

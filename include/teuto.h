@@ -122,7 +122,10 @@ int teuto_policy_finish(teuto_policy *p, const char *data_dir, char *err, size_t
 typedef struct teuto_options {
   teuto_durability durability;
   uint32_t sync_interval_ms;        /* interval mode: longest time a write waits for fsync; 100 */
-  uint64_t memtable_bytes_max;      /* flush the memtable into parts past this size; 256 MiB */
+  uint64_t memtable_bytes_max;      /* flush the memtable into parts past this size; 256 MiB.
+                                       With background threads, a write waits while the
+                                       memtable holds twice this (the flush before is not done
+                                       yet), so memory stays bounded */
   uint32_t flush_interval_ms;       /* also flush a memtable older than this; 0 = never; 600000 */
   int64_t partition_duration_ns;    /* width of a time partition; one day */
   uint32_t retention_days;          /* drop partitions older than this; 0 = keep forever */
@@ -131,6 +134,9 @@ typedef struct teuto_options {
                                           bounding memory against unbounded tag values;
                                           1000000 */
   int background;                   /* 1: threads flush, sync and compact on their own; 1 */
+  int background_idle;              /* 1: the flush/compaction thread runs at SCHED_IDLE, on
+                                       CPU time no writer wants (docs/BENCHMARKS.md, "The
+                                       background thread at idle priority"); 1 */
   int disable_io_uring;             /* 1: use the pwrite/fdatasync fallback; 0 */
   teuto_log_level log_level;        /* messages above this level are not passed on; INFO */
   teuto_log_fn log;                 /* NULL: log to stderr */
@@ -643,6 +649,7 @@ typedef struct teuto_stats {
   uint64_t wal_syncs;         /* fdatasync calls on the WAL */
   uint64_t flushes;           /* memtable flushes since open */
   uint64_t compactions;       /* compactions since open */
+  uint64_t write_stalls;      /* writes that waited for a flush to catch up (memtable full) */
   /* WAL fdatasync latency since open: bucket i counts syncs faster than 2^i microseconds
    * (i < TEUTO_SYNC_BUCKETS - 1); the last bucket counts the rest. */
   uint64_t wal_sync_latency_us_buckets[TEUTO_SYNC_BUCKETS];

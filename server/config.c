@@ -6,7 +6,8 @@
  *
  *   [server]   http, lp, query, data, lp_db, durability, sync_interval_ms, body_bytes_max,
  *              line_bytes_max, connections_max, idle_timeout_s, request_timeout_s, loops,
- *              auto_create, series_per_measurement_max, bodies_bytes_max, export_spool
+ *              auto_create, series_per_measurement_max, bodies_bytes_max, export_spool,
+ *              background_priority
  *   [tokens]   <name> = <role>:<hex of SHA-256 of the token>   (role write|read|admin;
  *              <role>:blake2b:<hex> for BLAKE2b-256)
  *   [privacy]  master_key_file                  (docs/PRIVACY.md)
@@ -167,6 +168,14 @@ static int on_key(void *user, const char *section, const char *name, const char 
       return 0;
     }
     return 1;
+  }
+  if (!strcmp(name, "background_priority")) {
+    if (!strcmp(value, "idle") || !strcmp(value, "normal")) {
+      cfg->background_normal = value[0] == 'n';
+      return 1;
+    }
+    st->why = "background_priority must be idle or normal";
+    return 0;
   }
   if (!strcmp(name, "export_spool") || !strcmp(name, "auto_create")) {
     int *dst = name[0] == 'e' ? &cfg->export_spool : &cfg->auto_create;

@@ -32,6 +32,7 @@ typedef struct server_config {
                                          unlinked file in the data directory (export.c); 0:
                                          twice, without disk; 1 */
   unsigned series_per_measurement_max; /* [server] series_per_measurement_max; 0 = engine's */
+  int background_normal;              /* [server] background_priority = normal (default idle) */
   auth_table auth;                    /* [tokens] */
   teuto_policy *policy;               /* [privacy], [measurement.<name>]; NULL: none (owned;
                                          finished by the caller with the data dir) */

@@ -199,6 +199,7 @@ int main(int argc, char **argv) {
   opt.durability = cfg.durability;
   if (cfg.sync_interval_ms) opt.sync_interval_ms = cfg.sync_interval_ms;
   if (cfg.series_per_measurement_max) opt.series_per_measurement_max = cfg.series_per_measurement_max;
+  opt.background_idle = !cfg.background_normal;
   opt.log = log_sink;
   opt.policy = cfg.policy;
   opt.durable_notify = durable_wake;

@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <fcntl.h>
 #include <time.h>
@@ -852,6 +853,127 @@ static void test_no_wait_fsync_failure(void **state) {
   free(dir);
 }
 
+/* ---- back-pressure and the background thread's priority ---- */
+
+#define STALL_SERIES 16
+#define STALL_BATCHES 400
+#define STALL_BATCH_ROWS 64
+
+typedef struct stall_writer {
+  teuto_db *db;
+  _Atomic int batches_done;
+  _Atomic int errors;
+} stall_writer;
+
+/* Row i: series h<i % 16>, time T0 + i s, v = i. */
+static void *stall_writer_main(void *arg) {
+  stall_writer *w = arg;
+  char hosts[STALL_SERIES][8];
+  teuto_tag tags[STALL_SERIES];
+  for (int h = 0; h < STALL_SERIES; h++) {
+    snprintf(hosts[h], sizeof hosts[h], "h%d", h);
+    tags[h] = (teuto_tag){tu_s("host"), tu_s(hosts[h])};
+  }
+  teuto_row rows[STALL_BATCH_ROWS];
+  teuto_field fields[STALL_BATCH_ROWS];
+  for (int b = 0; b < STALL_BATCHES; b++) {
+    for (int r = 0; r < STALL_BATCH_ROWS; r++) {
+      int64_t i = (int64_t)b * STALL_BATCH_ROWS + r;
+      fields[r] = (teuto_field){tu_s("v"), {.type = TEUTO_FLOAT, .v.f = (double)i}};
+      rows[r] = (teuto_row){tu_s("m"), &tags[i % STALL_SERIES], 1, &fields[r], 1, T0 + i * STEP};
+    }
+    teuto_write_result res;
+    if (teuto_write(w->db, rows, STALL_BATCH_ROWS, &res) != 0 ||
+        res.accepted_count != STALL_BATCH_ROWS)
+      w->errors++;
+    w->batches_done++;
+  }
+  return NULL;
+}
+
+static int bg_policy(teuto_db *db) {
+  int policy = -1;
+  struct sched_param sp;
+  assert_int_equal(pthread_getschedparam(db->bg, &policy, &sp), 0);
+  return policy;
+}
+
+/* With the flush held off (the test holds flush_mu, as a flush starved of CPU would), a
+ * writer stops once the memtable holds twice its limit instead of growing it without bound,
+ * and goes on, losing nothing, when the flush runs. Both background priorities. */
+static void run_write_stall(int background_idle) {
+  char *dir = tu_mkdtemp();
+  teuto_options o = tu_quiet_opts();
+  o.background = 1;
+  o.background_idle = background_idle;
+  o.durability = TEUTO_DURABILITY_NONE;
+  o.memtable_bytes_max = 64 << 10;
+  o.flush_interval_ms = 0;
+  teuto_db *db;
+  assert_int_equal(teuto_open(dir, &o, &db), 0);
+  pthread_mutex_lock(&db->flush_mu);
+  stall_writer w = {.db = db};
+  pthread_t t;
+  assert_int_equal(pthread_create(&t, NULL, stall_writer_main, &w), 0);
+  teuto_stats st;
+  for (int i = 0; i < 2000; i++) { /* up to 20 s */
+    teuto_get_stats(db, &st);
+    if (st.write_stalls) break;
+    struct timespec ts = {0, 10 * 1000000};
+    nanosleep(&ts, NULL);
+  }
+  assert_int_equal(st.write_stalls, 1);
+  int held = w.batches_done;
+  struct timespec ts = {0, 200 * 1000000};
+  nanosleep(&ts, NULL);
+  teuto_get_stats(db, &st);
+  assert_int_equal(w.batches_done, held);      /* waiting, not writing */
+  assert_true(held < STALL_BATCHES / 2);
+  assert_true(st.memtable_bytes >= 2 * o.memtable_bytes_max);
+  assert_true(st.memtable_bytes < 4 * o.memtable_bytes_max); /* one batch past 2x at most */
+  assert_int_equal(st.flushes, 0);
+  pthread_mutex_unlock(&db->flush_mu);
+  assert_int_equal(pthread_join(t, NULL), 0);
+  assert_int_equal(w.errors, 0);
+  assert_int_equal(w.batches_done, STALL_BATCHES);
+  teuto_get_stats(db, &st);
+  assert_true(st.flushes >= 1);
+  assert_int_equal(bg_policy(db), background_idle ? SCHED_IDLE : SCHED_OTHER);
+  /* every row, in parts and the memtable */
+  for (int h = 0; h < STALL_SERIES; h++) {
+    char host[8];
+    snprintf(host, sizeof host, "h%d", h);
+    teuto_tag tag = {tu_s("host"), tu_s(host)};
+    teuto_iter *it;
+    assert_int_equal(teuto_iter_open(db, tu_s("m"), &tag, 1, INT64_MIN, INT64_MAX, &it), 0);
+    teuto_row_view row;
+    int64_t i = h, rc;
+    while ((rc = teuto_iter_next(it, &row)) == 1) {
+      assert_int_equal(row.time_ns, T0 + i * STEP);
+      assert_int_equal(row.field_count, 1);
+      assert_true(row.fields[0].value.v.f == (double)i);
+      i += STALL_SERIES;
+    }
+    assert_int_equal(rc, 0);
+    assert_int_equal(i, h + (int64_t)STALL_BATCHES * STALL_BATCH_ROWS);
+    teuto_iter_close(it);
+  }
+  assert_int_equal(teuto_close(db), 0);
+  check_clean(dir);
+  tu_rmrf(dir);
+  free(dir);
+}
+
+static void test_write_stall_idle(void **state) {
+  (void)state;
+  run_write_stall(1);
+}
+
+static void test_write_stall_normal(void **state) {
+  (void)state;
+  run_write_stall(0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_write_read_memtable_flush_reopen),
@@ -872,6 +994,8 @@ int main(void) {
       cmocka_unit_test(test_no_wait_always),
       cmocka_unit_test(test_no_wait_interval),
       cmocka_unit_test(test_no_wait_fsync_failure),
+      cmocka_unit_test(test_write_stall_idle),
+      cmocka_unit_test(test_write_stall_normal),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -617,6 +617,38 @@ def test_series_limit():
     ok("m,tag=v7 x=-1i 5000" in rows, "later write to a known series kept")
 
 
+def test_background_priority():
+    """Each database's flush thread runs at SCHED_IDLE unless [server] background_priority =
+    normal; a bad value is refused naming the line."""
+    def policies(s):
+        out = []
+        for tid in os.listdir("/proc/%d/task" % s.proc.pid):
+            try:
+                out.append(os.sched_getscheduler(int(tid)))
+            except OSError:
+                pass  # a thread that ended meanwhile
+        return out
+    for value, want_idle in (("idle", True), ("normal", False), (None, True)):
+        cfg = os.path.join(TMP, "teutod-bg.ini")
+        with open(cfg, "w") as f:
+            f.write("[server]\n" + ("background_priority = %s\n" % value if value else ""))
+        s = Server(newdir(), config=cfg)
+        try:
+            st, _, b = request(s.http_port, "POST", "/write?db=bg", b"m v=1i 1\n")
+            eq(st, 204, "write: %r" % b)  # the database, and its background thread, exist now
+            deadline = time.time() + 10
+            while time.time() < deadline and (os.SCHED_IDLE in policies(s)) != want_idle:
+                time.sleep(0.05)
+            eq(os.SCHED_IDLE in policies(s), want_idle, "a SCHED_IDLE thread with %r" % value)
+        finally:
+            eq(s.stop(), 0, "exit status")
+    with open(cfg, "w") as f:
+        f.write("[server]\nbackground_priority = low\n")
+    p = subprocess.run([TEUTOD, "--config", cfg], capture_output=True, timeout=20)
+    eq(p.returncode, 2, "bad background_priority")
+    ok(b"line 2" in p.stderr and b"idle or normal" in p.stderr, "clear error: %r" % p.stderr)
+
+
 def test_bodies_budget():
     """Each connection may send up to body_bytes_max, but all bodies together stay within
     bodies_bytes_max: past it a request gets 503, and the others are served."""
@@ -649,7 +681,7 @@ def test_bodies_budget():
         eq(s.stop(), 0, "exit status")
 
 
-TESTS = [test_endpoints, test_series_limit, test_bodies_budget, test_timeouts_and_connection_limit, test_sigterm_finishes_in_flight, test_writes_all_apis_and_restart, test_gzip_chunked_keepalive_continue,
+TESTS = [test_endpoints, test_series_limit, test_background_priority, test_bodies_budget, test_timeouts_and_connection_limit, test_sigterm_finishes_in_flight, test_writes_all_apis_and_restart, test_gzip_chunked_keepalive_continue,
          test_partial_writes, test_auth_and_limits, test_hostile_input, test_sigkill_durability_always,
          test_durability_always_parked]
 
