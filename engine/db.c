@@ -1293,6 +1293,7 @@ int teuto_flush(teuto_db *db) {
 
 static void *bg_main(void *arg) {
   teuto_db *db = arg;
+  pthread_setname_np(pthread_self(), "teuto-bg"); /* for top -H, ps -L, perf */
   if (db->opt.background_idle) {
     /* Flushes and compactions take CPU time no writer wants: at normal priority a 300 ms
      * flush shares a core with the event loops and doubles their tail latency

@@ -1118,6 +1118,7 @@ static int read_chunk(sworker *w, size_t k, schunk *r) {
 
 static void *worker_main(void *arg) {
   sworker *w = arg;
+  pthread_setname_np(pthread_self(), "teuto-scan");
   spool *pl = w->pool;
   pthread_mutex_lock(&pl->mu);
   for (;;) {

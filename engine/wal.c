@@ -743,6 +743,7 @@ static int wait_durable(wal *w, uint64_t lsn, bool need_sync) {
 
 static void *sync_thread_main(void *arg) {
   wal *w = arg;
+  pthread_setname_np(pthread_self(), "teuto-walsync");
   pthread_mutex_lock(&w->mu);
   while (!w->stop) {
     struct timespec ts;
@@ -788,6 +789,7 @@ static void *sync_thread_main(void *arg) {
  * pending when it takes the writer role rides that write. */
 static void *commit_thread_main(void *arg) {
   wal *w = arg;
+  pthread_setname_np(pthread_self(), "teuto-walcommit");
   bool sync = w->opt.durability == TEUTO_DURABILITY_ALWAYS;
   pthread_mutex_lock(&w->mu);
   while (!w->stop) {

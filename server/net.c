@@ -702,6 +702,9 @@ static void loop_sweep(net_loop *l, int64_t now) {
 static void *loop_run(void *arg) {
   net_loop *l = arg;
   net_server *s = l->s;
+  char name[16];
+  snprintf(name, sizeof name, "teutod-loop%u", (unsigned)(l - s->loops));
+  pthread_setname_np(pthread_self(), name);
   struct epoll_event evs[NET_EVENTS_MAX];
   int64_t last_sweep = now_ms();
   for (;;) {

@@ -104,6 +104,7 @@ int stream_put(stream *s, const void *head, size_t head_len, const void *data, s
 
 static void *stream_main(void *arg) {
   stream *s = arg;
+  pthread_setname_np(pthread_self(), "teutod-stream");
   s->run(s);
   pthread_mutex_lock(&s->mu);
   s->done = 1;

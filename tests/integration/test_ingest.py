@@ -621,10 +621,13 @@ def test_background_priority():
     """Each database's flush thread runs at SCHED_IDLE unless [server] background_priority =
     normal; a bad value is refused naming the line."""
     def policies(s):
-        out = []
+        """{thread name: [scheduling policies]} of the server's threads."""
+        out = {}
         for tid in os.listdir("/proc/%d/task" % s.proc.pid):
             try:
-                out.append(os.sched_getscheduler(int(tid)))
+                with open("/proc/%d/task/%s/comm" % (s.proc.pid, tid)) as f:
+                    name = f.read().strip()
+                out.setdefault(name, []).append(os.sched_getscheduler(int(tid)))
             except OSError:
                 pass  # a thread that ended meanwhile
         return out
@@ -636,10 +639,15 @@ def test_background_priority():
         try:
             st, _, b = request(s.http_port, "POST", "/write?db=bg", b"m v=1i 1\n")
             eq(st, 204, "write: %r" % b)  # the database, and its background thread, exist now
+            want = [os.SCHED_IDLE if want_idle else os.SCHED_OTHER]
             deadline = time.time() + 10
-            while time.time() < deadline and (os.SCHED_IDLE in policies(s)) != want_idle:
+            while time.time() < deadline and policies(s).get("teuto-bg") != want:
                 time.sleep(0.05)
-            eq(os.SCHED_IDLE in policies(s), want_idle, "a SCHED_IDLE thread with %r" % value)
+            pol = policies(s)
+            eq(pol.get("teuto-bg"), want, "the flush thread's policy with %r" % value)
+            # the event loops, which answer requests, stay at normal priority
+            eq(set(p for n, ps in pol.items() if n.startswith("teutod-loop") for p in ps),
+               {os.SCHED_OTHER}, "loop threads")
         finally:
             eq(s.stop(), 0, "exit status")
     with open(cfg, "w") as f:
