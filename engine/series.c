@@ -17,6 +17,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#define XXH_INLINE_ALL /* the short strings of series keys: inlined, no call per string */
 #include <xxhash.h>
 
 #include "series.h"
