@@ -371,7 +371,9 @@ static int body_put(http_parser *p, const char *data, size_t len) {
       if (rc) return rc;
       size_t n = p->body_cap - p->body_len;
       if (n > len) n = len;
-      memcpy(p->body + p->body_len, data, n);
+      /* bytes received in place (http_parser_body_room) are there already; body_reserve did
+       * not move the buffer then, since they fit in its room */
+      if (data != p->body + p->body_len) memcpy(p->body + p->body_len, data, n);
       p->body_len += n;
       data += n;
       len -= n;
@@ -415,6 +417,15 @@ static int body_put(http_parser *p, const char *data, size_t len) {
     }
   }
   return 0;
+}
+
+char *http_parser_body_room(http_parser *p, size_t *room) {
+  if (p->state != ST_BODY_LENGTH || p->req.gzip || !p->body || p->body_len >= p->body_cap)
+    return NULL;
+  size_t n = p->body_cap - p->body_len;
+  if (n > p->remaining) n = (size_t)p->remaining;
+  *room = n;
+  return p->body + p->body_len;
 }
 
 /* The body is complete: check the gzip stream ended and hand it out. */

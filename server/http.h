@@ -124,6 +124,14 @@ void http_parser_reset(http_parser *p);
  */
 int http_parser_feed(http_parser *p, const char *data, size_t len, size_t *consumed);
 
+/*
+ * Where the next body bytes go, for a plain body of known length whose buffer has room: a
+ * pointer into the body buffer and in *room how many bytes may go there (never past the
+ * body's end), else NULL. Bytes received there and then passed to http_parser_feed as data
+ * are taken in place, without a copy.
+ */
+char *http_parser_body_room(http_parser *p, size_t *room);
+
 /* Finds header name (case-insensitive) in req; returns it or NULL. */
 const http_header *http_find_header(const http_request *req, const char *name);
 

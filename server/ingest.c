@@ -623,6 +623,14 @@ static ssize_t http_data(void *ctx, void *state, net_conn *c, const char *buf, s
   return (ssize_t)off;
 }
 
+/* A write's body is received straight into the parser's body buffer (no copy). */
+static char *http_read_target(void *ctx, void *state, size_t *room) {
+  (void)ctx;
+  http_conn *hc = state;
+  if (hc->wait_db || hc->query || hc->export) return NULL;
+  return http_parser_body_room(&hc->p, room);
+}
+
 static int http_busy(void *ctx, void *state) {
   (void)ctx;
   http_conn *hc = state;
@@ -644,7 +652,8 @@ static void http_close(void *ctx, void *state, const char *rest, size_t rest_len
 
 net_handler ingest_http_handler(const server_config *cfg) {
   (void)cfg;
-  net_handler h = {http_open, http_data, http_busy, http_close, http_resume, NET_READ_BYTES};
+  net_handler h = {http_open,   http_data,      http_busy,       http_close,
+                   http_resume, NET_READ_BYTES, http_read_target};
   return h;
 }
 
@@ -790,6 +799,6 @@ static void tcp_close(void *ctx, void *state, const char *rest, size_t rest_len)
 net_handler ingest_tcp_handler(const server_config *cfg) {
   /* durability always: a write parks its connection until it is durable (tcp_resume) */
   net_handler h = {tcp_open, tcp_data, tcp_busy, tcp_close, tcp_resume,
-                   cfg->line_bytes_max + NET_READ_BYTES + 1};
+                   cfg->line_bytes_max + NET_READ_BYTES + 1, NULL};
   return h;
 }

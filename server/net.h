@@ -13,6 +13,7 @@
 #define NET_LOOPS_MAX 64             /* loop threads at most, whatever the core count */
 #define NET_LISTENERS_MAX 8          /* listening addresses */
 #define NET_READ_BYTES 65536         /* bytes read per read() call and initial input buffer */
+#define NET_DIRECT_READ_BYTES 262144 /* per read() into a handler's read_target (a body) */
 #define NET_OUT_BYTES_MAX_DEFAULT (4u * 1024 * 1024) /* unsent response bytes per connection */
 #define NET_CONNECTIONS_MAX_DEFAULT 1024
 #define NET_IDLE_TIMEOUT_S_DEFAULT 60
@@ -46,6 +47,12 @@ typedef struct net_handler {
    * protocol never parks. */
   int (*resume)(void *ctx, void *state, net_conn *c);
   size_t in_bytes_max; /* input buffer limit: data must consume before it fills up */
+  /* Optional. Asked before a read while no input is buffered: a buffer of the handler's
+   * where the next bytes belong (teutod: the rest of a request body of known length), *room
+   * bytes long, or NULL. The bytes are received straight into it, saving the copy from the
+   * input buffer, and data is called with buf pointing into it; data must then consume all
+   * of them (the buffer may be gone afterwards). */
+  char *(*read_target)(void *ctx, void *state, size_t *room);
 } net_handler;
 
 typedef struct net_config {

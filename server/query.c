@@ -662,6 +662,6 @@ static void qp_close(void *ctx, void *state, const char *rest, size_t rest_len) 
 net_handler qproto_handler(const server_config *cfg) {
   (void)cfg;
   net_handler h = {qp_open, qp_data, qp_busy, qp_close, qp_resume,
-                   QPROTO_LINE_BYTES_MAX + NET_READ_BYTES + 1};
+                   QPROTO_LINE_BYTES_MAX + NET_READ_BYTES + 1, NULL};
   return h;
 }

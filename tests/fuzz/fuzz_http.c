@@ -3,9 +3,12 @@
  *
  * The first bytes of the input choose the limits and the split points; the rest is fed to
  * the parser in pieces at those points, the way a socket delivers it, including pipelined
- * requests. Properties checked: the parser never reads or writes out of bounds (ASan), never
- * consumes more than it was given, never reports a body over its limit, and an error is
- * sticky and carries a 4xx/5xx status.
+ * requests. Where the parser offers its body buffer (http_parser_body_room), some pieces are
+ * placed there and fed in place, as teutod's loop receives them. Properties checked: the
+ * parser never reads or writes out of bounds (ASan), never consumes more than it was given,
+ * consumes all of a piece fed in place, never reports a body over its limit, hands out a
+ * plain body (no chunks, no gzip) exactly as sent, and an error is sticky and carries a
+ * 4xx/5xx status.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -27,13 +30,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (http_parser_init(&p, &lim) != 0) return 0;
   http_parser_reset(&p);
   size_t off = 0;
+  size_t body_start = 0; /* where the current request's body begins in data */
   int requests = 0;
   while (off <= size && requests < 64) {
     seed = seed * 1103515245u + 12345u;
     size_t piece = 1 + (seed >> 16) % 97;
     if (piece > size - off) piece = size - off;
-    size_t used = 0;
-    int r = http_parser_feed(&p, (const char *)data + off, piece, &used);
+    size_t used = 0, room = 0;
+    char *in_place = (seed >> 8) & 1 ? http_parser_body_room(&p, &room) : NULL;
+    int r;
+    if (in_place && piece) {
+      if (piece > room) piece = room;
+      memcpy(in_place, data + off, piece);
+      r = http_parser_feed(&p, in_place, piece, &used);
+      if (r >= 0 && used != piece) abort();
+    } else {
+      r = http_parser_feed(&p, (const char *)data + off, piece, &used);
+    }
     if (used > piece) abort();
     off += used;
     if (r == HTTP_HEAD) {
@@ -42,10 +55,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       (void)http_query_get(p.req.query, p.req.query_len, "db", v, sizeof v);
       (void)http_query_get(p.req.query, p.req.query_len, "p", v, 3);
       (void)http_find_header(&p.req, "authorization");
+      body_start = off;
       continue;
     }
     if (r == HTTP_DONE) {
       if (p.req.body_len > lim.body_bytes_max) abort();
+      if (!p.req.chunked && !p.req.gzip &&
+          (p.req.body_len != p.req.content_length ||
+           memcmp(p.req.body, data + body_start, p.req.body_len) != 0))
+        abort();
       if (p.req.body_len && p.req.body[p.req.body_len - 1] == 0x7f) { /* touch the body */
       }
       http_parser_reset(&p);
