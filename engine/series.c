@@ -288,6 +288,9 @@ int series_get(series_registry *r, teuto_str mname, const char *key, size_t key_
     return nt == -ENOMEM ? nt : TEUTO_EINVAL;
   }
   s->tag_count = (uint32_t)nt;
+  /* parsed into room for TEUTO_TAGS_MAX (2 KiB); a million series keep only what they use */
+  teuto_tag *fit = realloc(s->tags, (nt ? (size_t)nt : 1) * sizeof *s->tags);
+  if (fit) s->tags = fit;
   s->raw_hash = series_raw_hash(parsed_meas, s->tags, (size_t)nt);
   /* A key is ambiguous when a tag value ends in a backslash ("k=a\\" then ",k2=v" reads back
    * as one value "a,k2=v"). Only a series whose parsed tags rebuild exactly its key may be
