@@ -724,15 +724,24 @@ static void batch_give(teuto_db *db, write_batch *wb) {
   else write_batch_free(wb);
 }
 
-static int resolve_row(teuto_db *db, batch *b, const teuto_row *row) {
+/* A row whose series resolve_row may look up (the checks resolve_row makes first). */
+static bool row_lookable(const teuto_row *row) {
+  return row->field_count && row->fields && row->field_count <= TEUTO_FIELDS_MAX &&
+         row->measurement.ptr && (!row->tag_count || row->tags) &&
+         row->tag_count <= TEUTO_TAGS_MAX;
+}
+
+/* raw_hash: series_raw_hash of the row if the caller has it (row_lookable rows), else NULL. */
+static int resolve_row(teuto_db *db, batch *b, const teuto_row *row, const uint64_t *raw_hash) {
   if (row->field_count == 0 || !row->fields) return TEUTO_EINVAL;
   if (row->field_count > TEUTO_FIELDS_MAX) return TEUTO_ELIMIT;
   if (!row->measurement.ptr || (row->tag_count && !row->tags)) return TEUTO_EINVAL;
   if (row->tag_count > TEUTO_TAGS_MAX) return TEUTO_ELIMIT;
   int rc;
   /* fast path: a known series whose tags come sorted needs no key building */
-  series *s = series_find_raw(&db->reg, row->measurement, row->tags, row->tag_count,
-                              series_raw_hash(row->measurement, row->tags, row->tag_count));
+  series *s = series_find_raw(
+      &db->reg, row->measurement, row->tags, row->tag_count,
+      raw_hash ? *raw_hash : series_raw_hash(row->measurement, row->tags, row->tag_count));
   if (!s) {
     int klen = series_key_build(row->measurement, row->tags, row->tag_count, db->keybuf,
                                 TEUTO_SERIES_KEY_MAX + 1);
@@ -772,6 +781,55 @@ static int resolve_row(teuto_db *db, batch *b, const teuto_row *row) {
 
 int teuto_write(teuto_db *db, const teuto_row *rows, size_t row_count, teuto_write_result *res) {
   return teuto_write_rows(db, rows, row_count, NULL, 0, res);
+}
+
+/* With many series (a city's devices) the registry outgrows the caches, and each row's
+ * lookup waits on memory twice: its hash bucket, then its series. The write loop therefore
+ * hashes rows RESOLVE_AHEAD ahead of resolve_row and prefetches their buckets, and, half way
+ * there, the series a bucket names. Under mu. */
+#define RESOLVE_AHEAD 8
+
+typedef struct resolve_ahead {
+  uint64_t hash[RESOLVE_AHEAD]; /* row k's series_raw_hash at k % RESOLVE_AHEAD */
+} resolve_ahead;
+
+static void ahead_hash(teuto_db *db, resolve_ahead *ra, const teuto_row *rows, size_t k) {
+  uint64_t h = 0;
+  if (row_lookable(&rows[k])) {
+    h = series_raw_hash(rows[k].measurement, rows[k].tags, rows[k].tag_count);
+    if (db->reg.raw_buckets) __builtin_prefetch(&db->reg.raw_buckets[h & db->reg.bucket_mask]);
+  }
+  ra->hash[k % RESOLVE_AHEAD] = h;
+}
+
+static void ahead_init(teuto_db *db, resolve_ahead *ra, const teuto_row *rows, size_t n) {
+  for (size_t k = 0; k < n && k < RESOLVE_AHEAD; k++) ahead_hash(db, ra, rows, k);
+}
+
+/* The series heading row k's hash chain (k must have been hashed), or NULL. */
+static const series *ahead_series(const teuto_db *db, const resolve_ahead *ra, size_t k) {
+  if (!db->reg.raw_buckets) return NULL;
+  return db->reg.raw_buckets[ra->hash[k % RESOLVE_AHEAD] & db->reg.bucket_mask];
+}
+
+/* Before resolving row i of n: returns its hash, hashes row i + RESOLVE_AHEAD, prefetches
+ * the series in row i + RESOLVE_AHEAD / 2's bucket, and row i + 2's series' tags (which
+ * series_find_raw compares) and key (which batch_encode copies). */
+static uint64_t ahead_step(teuto_db *db, resolve_ahead *ra, const teuto_row *rows, size_t i,
+                           size_t n) {
+  uint64_t h = ra->hash[i % RESOLVE_AHEAD];
+  if (i + RESOLVE_AHEAD < n) ahead_hash(db, ra, rows, i + RESOLVE_AHEAD);
+  const series *s;
+  if (i + RESOLVE_AHEAD / 2 < n && (s = ahead_series(db, ra, i + RESOLVE_AHEAD / 2))) {
+    __builtin_prefetch(s);
+    __builtin_prefetch(&s->raw_hash);
+  }
+  if (i + 2 < n && (s = ahead_series(db, ra, i + 2))) {
+    __builtin_prefetch(s->tags);
+    __builtin_prefetch(s->tag_buf);
+    __builtin_prefetch(s->key);
+  }
+  return h;
 }
 
 /* Fields a call added to measurements' schemas, to undo them when an all-or-nothing write is
@@ -874,7 +932,10 @@ again:
     for (uint32_t k = 0; k < db->reg.meas_count; k++)
       marks[nmarks++] = (schema_mark){db->reg.meas[k], db->reg.meas[k]->field_count};
   }
+  resolve_ahead ra;
+  ahead_init(db, &ra, src, row_count);
   for (size_t i = 0; i < row_count; i++) {
+    uint64_t raw_hash = ahead_step(db, &ra, src, i, row_count);
     int e = pstatus ? pstatus[i] : 0;
     if (!e && db->ungoverned_count && !(flags & DB_WRITE_INTERNAL) &&
         ungoverned(db, rows[i].measurement))
@@ -889,7 +950,7 @@ again:
         if (src[i].field_count) e = 0;
       }
     }
-    if (!e && (!pstatus || src[i].field_count)) e = resolve_row(db, b, &src[i]);
+    if (!e && (!pstatus || src[i].field_count)) e = resolve_row(db, b, &src[i], &raw_hash);
     if (!e && input)
       e = batch_add_input(b, &pb->in[i], src[i].field_count ? (int32_t)b->row_count - 1 : -1);
     if (e == TEUTO_EPOLICY || (pstatus && pstatus[i])) db->policy_refused++;
@@ -1037,7 +1098,7 @@ static int finalise_closed(teuto_db *db) {
   batch *b = &wb->b;
   batch_reset(b);
   for (size_t i = 0; i < n; i++) {
-    int e = resolve_row(db, b, &rows[i]);
+    int e = resolve_row(db, b, &rows[i], NULL);
     if (e == -ENOMEM) {
       rc = e;
       goto fail;
