@@ -663,6 +663,16 @@ int teuto_close(teuto_db *db) {
 
 /* ---- writing ---- */
 
+/* Waits on cv (mu held) until signalled or ms milliseconds passed. */
+static void cond_wait_ms(pthread_cond_t *cv, pthread_mutex_t *mu, long ms) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  ts.tv_nsec += ms * 1000000;
+  ts.tv_sec += ts.tv_nsec / 1000000000;
+  ts.tv_nsec %= 1000000000;
+  pthread_cond_timedwait(cv, mu, &ts);
+}
+
 /* Back-pressure, under mu (released while waiting). The background thread flushes at idle
  * priority, so a machine kept busy by writers can hold it off; then the memtable keeps
  * growing. A write waits while the memtable holds twice memtable_bytes_max: the flush of the
@@ -676,14 +686,7 @@ static void wait_for_room(teuto_db *db) {
     if (!counted) db->stats.write_stalls++;
     counted = true;
     pthread_cond_signal(&db->bg_cv);
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_nsec += 100 * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-      ts.tv_sec++;
-      ts.tv_nsec -= 1000000000;
-    }
-    pthread_cond_timedwait(&db->room_cv, &db->mu, &ts);
+    cond_wait_ms(&db->room_cv, &db->mu, 100);
   }
 }
 
@@ -1369,14 +1372,7 @@ static void *bg_main(void *arg) {
   int64_t compact_not_before_ns = 0; /* after a failed compaction (e.g. a full disk): back off */
   pthread_mutex_lock(&db->mu);
   while (!db->bg_stop) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_nsec += 50 * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-      ts.tv_sec++;
-      ts.tv_nsec -= 1000000000;
-    }
-    pthread_cond_timedwait(&db->bg_cv, &db->mu, &ts);
+    cond_wait_ms(&db->bg_cv, &db->mu, 50);
     if (db->bg_stop || db->failed) continue;
     memtable *mt = db->mt;
     int64_t age_ms = (teuto_now_mono_ns() - mt->created_mono_ns) / 1000000;
