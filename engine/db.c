@@ -727,20 +727,20 @@ static void batch_give(teuto_db *db, write_batch *wb) {
   else write_batch_free(wb);
 }
 
-/* A row whose series resolve_row may look up (the checks resolve_row makes first). */
-static bool row_lookable(const teuto_row *row) {
-  return row->field_count && row->fields && row->field_count <= TEUTO_FIELDS_MAX &&
-         row->measurement.ptr && (!row->tag_count || row->tags) &&
-         row->tag_count <= TEUTO_TAGS_MAX;
-}
-
-/* raw_hash: series_raw_hash of the row if the caller has it (row_lookable rows), else NULL. */
-static int resolve_row(teuto_db *db, batch *b, const teuto_row *row, const uint64_t *raw_hash) {
+/* 0 if resolve_row may look the row's series up, else why not. */
+static int row_check(const teuto_row *row) {
   if (row->field_count == 0 || !row->fields) return TEUTO_EINVAL;
   if (row->field_count > TEUTO_FIELDS_MAX) return TEUTO_ELIMIT;
   if (!row->measurement.ptr || (row->tag_count && !row->tags)) return TEUTO_EINVAL;
   if (row->tag_count > TEUTO_TAGS_MAX) return TEUTO_ELIMIT;
-  int rc;
+  return 0;
+}
+
+/* raw_hash: series_raw_hash of the row if the caller has it (rows row_check passes), else
+ * NULL. */
+static int resolve_row(teuto_db *db, batch *b, const teuto_row *row, const uint64_t *raw_hash) {
+  int rc = row_check(row);
+  if (rc) return rc;
   /* fast path: a known series whose tags come sorted needs no key building */
   series *s = series_find_raw(
       &db->reg, row->measurement, row->tags, row->tag_count,
@@ -798,7 +798,7 @@ typedef struct resolve_ahead {
 
 static void ahead_hash(teuto_db *db, resolve_ahead *ra, const teuto_row *rows, size_t k) {
   uint64_t h = 0;
-  if (row_lookable(&rows[k])) {
+  if (row_check(&rows[k]) == 0) {
     h = series_raw_hash(rows[k].measurement, rows[k].tags, rows[k].tag_count);
     if (db->reg.raw_buckets) __builtin_prefetch(&db->reg.raw_buckets[h & db->reg.bucket_mask]);
   }

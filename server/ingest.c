@@ -623,11 +623,11 @@ static ssize_t http_data(void *ctx, void *state, net_conn *c, const char *buf, s
   return (ssize_t)off;
 }
 
-/* A write's body is received straight into the parser's body buffer (no copy). */
+/* A body is received straight into the parser's body buffer (no copy). While a request is
+ * parked or streams its answer the parser is past its body, and offers no room. */
 static char *http_read_target(void *ctx, void *state, size_t *room) {
   (void)ctx;
   http_conn *hc = state;
-  if (hc->wait_db || hc->query || hc->export) return NULL;
   return http_parser_body_room(&hc->p, room);
 }
 
