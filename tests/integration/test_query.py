@@ -1039,6 +1039,9 @@ def test_drop_measurement_concurrent_writes():
         air_batches[0] = i
 
     try:
+        # the database exists before the first drop (a drop of an unknown database is an error)
+        write(["air,s=a0 v=-1i %d" % (T0 - NS)])
+        eq(errors, [], "first write")
         ts = [threading.Thread(target=water_writer), threading.Thread(target=air_writer)]
         for t in ts:
             t.start()
