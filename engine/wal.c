@@ -44,6 +44,17 @@
  * retakes the lock, publishes written_lsn/synced_lsn and wakes the waiters. Frames appended
  * meanwhile go to the other buffer and ride the next write. Pending bytes past
  * WAL_PENDING_BYTES_MAX make wal_append write them out itself (back-pressure).
+ * PREALLOCATION. A new segment gets its blocks at once, past its size (fallocate with
+ * FALLOC_FL_KEEP_SIZE, segment_bytes_max of them): appended frames then fill blocks the file
+ * already owns, and an fdatasync writes the data, the inode and a cache flush and nothing
+ * else. Without it, ext4 allocates blocks at each writeback, and with online discard about
+ * every other fdatasync also waits for a discard request and the kernel worker that completes
+ * it; that worker, one more thread to schedule, is where slow fdatasyncs waited on a busy
+ * machine (docs/BENCHMARKS.md, "Preallocated WAL segments"). The size, and so the format and
+ * replay, are unchanged. A closed segment gives the blocks past its end back (ftruncate to
+ * its own size). Best effort: without fallocate (or space for it) frames are appended as
+ * before.
+ *
  * INTERVAL mode: a thread wakes every sync_interval_ms, writes pending frames (taking the
  * writer role) or fdatasyncs what is written (with its own io_ctx, concurrently with writes).
  *
@@ -603,6 +614,10 @@ static void sync_latency_record_locked(wal *w, int64_t ns) {
   w->stats.syncs++;
 }
 
+/* Gives back the blocks preallocated past a closed segment's end (PREALLOCATION); its bytes
+ * are synced already, so a failure here only leaves the blocks allocated. */
+static void seg_release(int fd, uint64_t bytes) { (void)!ftruncate(fd, (off_t)bytes); }
+
 /* Creates segment first_lsn with its header, durably (W5). *fd_out gets the open fd. */
 static int seg_create(wal *w, uint64_t first_lsn, int *fd_out) {
   char path[PATH_MAX];
@@ -611,6 +626,7 @@ static int seg_create(wal *w, uint64_t first_lsn, int *fd_out) {
   if (rc) return rc;
   int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) return -errno;
+  (void)fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)w->opt.segment_bytes_max); /* PREALLOCATION */
   uint8_t hdr[WAL_SEGMENT_HEADER_BYTES];
   wal_segment_header_encode(hdr, first_lsn);
   rc = io_write(w->io, fd, hdr, sizeof hdr, 0, true);
@@ -644,11 +660,13 @@ static int seg_rotate_locked(wal *w, uint64_t next_first) {
   bool need_sync = w->synced_lsn < w->written_lsn;
   uint64_t target_lsn = w->written_lsn;
   int old_fd = w->fd;
+  uint64_t old_bytes = w->seg_bytes;
   pthread_mutex_unlock(&w->mu);
 
   int64_t t0 = teuto_now_mono_ns();
   int sync_rc = need_sync ? io_fdatasync(w->io, old_fd) : 0;
   int64_t sync_ns = teuto_now_mono_ns() - t0;
+  if (sync_rc == 0 && old_fd >= 0) seg_release(old_fd, old_bytes);
   int new_fd = -1;
   if (sync_rc == 0) rc = seg_create(w, next_first, &new_fd);
 
@@ -919,6 +937,7 @@ int wal_close(wal *w) {
   while (w->writing) pthread_cond_wait(&w->cv, &w->mu);
   if (w->failed_rc) rc = TEUTO_EFAILED;
   else rc = writer_run_locked(w, true, false);
+  if (rc == 0 && w->fd >= 0) seg_release(w->fd, w->seg_bytes);
   pthread_mutex_unlock(&w->mu);
   wal_free(w);
   return rc;

@@ -1025,10 +1025,79 @@ static void quiet_log(void *ctx, teuto_log_level level, const char *msg) {
   (void)msg;
 }
 
+/* ---- preallocation ---- */
+
+static uint64_t allocated_bytes(const char *path) {
+  struct stat st;
+  assert_int_equal(stat(path, &st), 0);
+  return (uint64_t)st.st_blocks * 512;
+}
+
+/* A new segment holds its blocks past its end (so appends allocate nothing), a closed one
+ * gives them back, and neither the size nor the frames change (wal.c PREALLOCATION). */
+static void test_segments_preallocated(void **state) {
+  (void)state;
+  char *dir = tmpdir_new();
+  char probe[PATH_MAX];
+  snprintf(probe, sizeof probe, "%s/probe", dir);
+  int pfd = open(probe, O_WRONLY | O_CREAT, 0644);
+  assert_true(pfd >= 0);
+  int prc = fallocate(pfd, FALLOC_FL_KEEP_SIZE, 0, 1 << 20);
+  close(pfd);
+  unlink(probe);
+  if (prc != 0) { /* a file system without fallocate: nothing to check */
+    tmpdir_free(dir);
+    skip();
+  }
+  const uint64_t seg = 1 << 20;
+  wal_options o = opts(TEUTO_DURABILITY_ALWAYS, seg);
+  wal *w = NULL;
+  assert_int_equal(wal_open(dir, &o, 1, &w), 0);
+  log_model m = {0};
+  uint8_t buf[600];
+  uint64_t lsn = 0;
+  for (size_t i = 0; i < 10; i++) {
+    size_t len = payload_make(buf, sizeof buf, 7 + i, (int)i);
+    assert_int_equal(wal_append(w, buf, len, &lsn), 0);
+    assert_int_equal(wal_commit(w, lsn), 0);
+    model_add(&m, lsn, buf, len);
+  }
+  char first[PATH_MAX];
+  only_segment(dir, first, sizeof first);
+  struct stat st;
+  assert_int_equal(stat(first, &st), 0);
+  assert_true(st.st_size < 8192);              /* header and ten small frames */
+  assert_true(allocated_bytes(first) >= seg);  /* the blocks of a full segment */
+  uint64_t last = 0;
+  assert_int_equal(wal_rotate(w, &last), 0);
+  assert_int_equal(last, lsn);
+  assert_true(allocated_bytes(first) < seg / 2); /* closed: given back */
+  assert_int_equal(stat(first, &st), 0);
+  assert_true(st.st_size < 8192);
+  char second[PATH_MAX];
+  snprintf(second, sizeof second, "%s/%016" PRIx64 ".wal", dir, lsn + 1);
+  assert_true(allocated_bytes(second) >= seg);
+  size_t len = payload_make(buf, sizeof buf, 99, 1);
+  assert_int_equal(wal_append(w, buf, len, &lsn), 0);
+  assert_int_equal(wal_commit(w, lsn), 0);
+  model_add(&m, lsn, buf, len);
+  assert_int_equal(wal_close(w), 0);
+  assert_true(allocated_bytes(second) < seg / 2); /* closed at wal_close too */
+  log_model got = {0};
+  uint64_t next = 0;
+  replay_all(dir, 0, &got, &next, NULL);
+  assert_int_equal(next, lsn + 1);
+  model_assert_prefix(&got, &m, m.count);
+  model_free(&got);
+  model_free(&m);
+  tmpdir_free(dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_teardown(test_frame_codec, hook_clear),
       cmocka_unit_test_teardown(test_round_trip_always, hook_clear),
+      cmocka_unit_test_teardown(test_segments_preallocated, hook_clear),
       cmocka_unit_test_teardown(test_round_trip_interval, hook_clear),
       cmocka_unit_test_teardown(test_round_trip_none, hook_clear),
       cmocka_unit_test_teardown(test_big_and_empty_frames, hook_clear),
