@@ -65,6 +65,8 @@ void teuto_options_init(teuto_options *opt) {
   opt->series_per_measurement_max = 1000000;
   opt->background = 1;
   opt->background_idle = 1;
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  opt->parse_threads = cpus < 1 ? 1 : cpus > HELPER_THREADS_MAX ? HELPER_THREADS_MAX : (uint32_t)cpus;
   opt->log_level = TEUTO_LOG_INFO;
 }
 
@@ -406,6 +408,7 @@ static void db_free(teuto_db *db) {
   series_registry_free(&db->reg);
   manifest_free(&db->man);
   for (uint32_t i = 0; i < db->batch_pool_count; i++) write_batch_free(db->batch_pool[i]);
+  helper_pool_free(db->helpers);
   io_close(db->io);
   if (db->lock_fd >= 0) close(db->lock_fd);
   pthread_mutex_destroy(&db->mu);
@@ -662,6 +665,24 @@ int teuto_close(teuto_db *db) {
 }
 
 /* ---- writing ---- */
+
+helper_pool *db_helpers_take(teuto_db *db) {
+  if (__atomic_fetch_add(&db->big_writers, 1, __ATOMIC_RELAXED) > 0) return NULL;
+  pthread_mutex_lock(&db->mu);
+  if (!db->helpers_tried) { /* once: a pool that cannot start leaves the writers alone */
+    db->helpers_tried = true;
+    uint32_t n = TEUTO_MIN(db->opt.parse_threads, (uint32_t)HELPER_THREADS_MAX);
+    int rc = n ? helper_pool_new(n, "teuto-parse", &db->helpers) : 0;
+    if (rc)
+      teuto_logf(TEUTO_LOG_WARN, "%s: parse helpers did not start (%s); writers parse alone",
+                 db->dir, teuto_strerror(rc));
+  }
+  helper_pool *hp = db->helpers;
+  pthread_mutex_unlock(&db->mu);
+  return hp;
+}
+
+void db_helpers_done(teuto_db *db) { __atomic_fetch_sub(&db->big_writers, 1, __ATOMIC_RELAXED); }
 
 /* Waits on cv (mu held) until signalled or ms milliseconds passed. */
 static void cond_wait_ms(pthread_cond_t *cv, pthread_mutex_t *mu, long ms) {

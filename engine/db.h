@@ -14,6 +14,7 @@
 #include <pthread.h>
 
 #include "batch.h"
+#include "helper.h"
 #include "manifest.h"
 #include "memtable.h"
 #include "part.h"
@@ -76,7 +77,19 @@ struct teuto_db {
   bool bg_stop;
   pthread_cond_t bg_cv;       /* with mu */
   pthread_cond_t room_cv;     /* with mu: the memtable was swapped out (wait_for_room) */
+  helper_pool *helpers;       /* parse line protocol ahead of writers (db_helpers_take); NULL:
+                                 none (parse_threads 0, or they could not start) */
+  bool helpers_tried;         /* under mu: db_helpers_take has created the pool (or failed) */
+  uint32_t big_writers;       /* db_helpers_take calls not yet done (atomic) */
 };
+
+/* The parse helpers for one writer of a big body (teuto_write_lp), started on first use
+ * (teuto_options.parse_threads of them). NULL if there are none, or if another such writer
+ * is busy right now: then so are the cores, and parsing on a helper would only move work from
+ * one busy core to the other, at a cost (docs/BENCHMARKS.md, "Preallocated WAL segments, and
+ * parsing ahead"). Every call is paired with one db_helpers_done. Any thread. */
+helper_pool *db_helpers_take(teuto_db *db);
+void db_helpers_done(teuto_db *db);
 
 /* Path of part id into out. */
 void db_part_path(const teuto_db *db, uint64_t id, char *out, size_t cap);

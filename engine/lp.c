@@ -57,6 +57,9 @@
 
 #include "lp.h"
 
+#include "db.h"
+#include "helper.h"
+
 /* ---- errors ---- */
 
 enum {
@@ -773,6 +776,126 @@ static const char *engine_reason(int code) {
 _Static_assert(TEUTO_LP_ATOMIC_LINES_MAX == LP_BATCH_ROWS_MAX,
                "an all-or-nothing write is one parser batch");
 
+/*
+ * PARSING AHEAD. A big body is parsed on two threads: the writer parses and writes a first
+ * slice itself while a helper (helper.h) parses the first batch after it; from then on the
+ * helper parses batch k+1 while the writer writes batch k, two parsers taking turns. Rows are
+ * written by the writer alone, in line order, batch after batch, exactly as without helpers.
+ * The first slice is a third of the body (at most LP_AHEAD_FIRST_BYTES_MAX): parsing costs
+ * about as much as writing, so the helper's first batch is ready about when the writer has
+ * written its slice. Where no helper is free, or none has started a batch by the time the
+ * writer needs it, the writer parses it itself (helper_finish). And a body is parsed ahead
+ * only while no other big body is being written to the same database (db_helpers_take):
+ * with the cores busy anyway, a helper would only take one from another writer, and rows
+ * parsed on one core are slower to write on the other. What it buys is measured in
+ * docs/BENCHMARKS.md ("Preallocated WAL segments, and parsing ahead"): little at the median,
+ * a lower tail, because a request's work can move to the other core when its own is taken.
+ */
+#define LP_AHEAD_MIN_BYTES (64 * 1024)         /* bodies from this size are parsed ahead */
+#define LP_AHEAD_FIRST_BYTES_MAX (256 * 1024)  /* the writer's own first slice, at most */
+
+/* One batch parsed ahead of the writer, on a helper. */
+typedef struct lp_ahead {
+  helper_job job;
+  lp_parser *p;
+  lp_cursor cur;  /* in: where the batch starts; out: where the next one does */
+  lp_batch b;     /* valid until p parses again */
+} lp_ahead;
+
+static void parse_ahead(void *arg) {
+  lp_ahead *a = arg;
+  lp_parse_batch(a->p, &a->cur, &a->b);
+}
+
+/* Where the writer's own slice of buf ends: just after the first "\n" at or past a third of
+ * the body (at most LP_AHEAD_FIRST_BYTES_MAX in), or len if there is none. */
+static size_t ahead_cut(const char *buf, size_t len) {
+  size_t at = TEUTO_MIN(len / 3, (size_t)LP_AHEAD_FIRST_BYTES_MAX);
+  const char *nl = memchr(buf + at, '\n', len - at);
+  return nl ? (size_t)(nl - buf) + 1 : len;
+}
+
+/* Writes the rows of one parsed batch and records its refused lines, the parser's and the
+ * engine's merged in line order; the batch's line numbers are shifted by line_base. Returns 0
+ * or the write's failure (then nothing of the batch is acknowledged). */
+static int write_parsed(teuto_db *db, const lp_batch *b, uint64_t line_base, int *status,
+                        const teuto_lp_options *opt, teuto_lp_result *r) {
+  r->lines += b->lines;
+  teuto_write_result wr = {0, 0, 0, 0, 0};
+  if (b->row_count) {
+    unsigned flags = opt && opt->no_wait ? TEUTO_WRITE_NO_WAIT : 0;
+    int rc = teuto_write_rows(db, b->rows, b->row_count, status, flags, &wr);
+    if (rc && rc != TEUTO_EPARTIAL) return rc;
+    if (wr.lsn) r->lsn = wr.lsn; /* LSNs grow: durable through the last is durable through all */
+  }
+  r->rows_written += wr.accepted_count;
+  r->rows_rejected += b->error_count + wr.rejected_count;
+  size_t i = 0;
+  for (size_t k = 0; wr.rejected_count && k < b->row_count; k++) {
+    if (!status[k]) continue;
+    for (; i < b->error_count && b->errors[i].line_no < b->row_line_no[k]; i++)
+      add_error(opt, r, line_base + b->errors[i].line_no, b->errors[i].code, b->errors[i].message);
+    add_error(opt, r, line_base + b->row_line_no[k], status[k], engine_reason(status[k]));
+  }
+  for (; i < b->error_count; i++)
+    add_error(opt, r, line_base + b->errors[i].line_no, b->errors[i].code, b->errors[i].message);
+  return 0;
+}
+
+/* Parses and writes cur to its end, batch by batch, with line numbers shifted by line_base;
+ * consumed_bytes follows every batch written. Returns 0 or the first write failure. */
+static int write_range(teuto_db *db, lp_parser *p, lp_cursor *cur, uint64_t line_base,
+                       int *status, const teuto_lp_options *opt, teuto_lp_result *r) {
+  while (cur->pos < cur->len) {
+    lp_batch b;
+    lp_parse_batch(p, cur, &b);
+    int rc = write_parsed(db, &b, line_base, status, opt, r);
+    if (rc) return rc;
+    r->consumed_bytes = cur->pos;
+  }
+  return 0;
+}
+
+/* PARSING AHEAD: writes the body of len bytes whose first slice is cur (parsed by p, here),
+ * while hp's helpers parse the batches after it. Returns 0 or the first write failure. */
+static int write_ahead(teuto_db *db, helper_pool *hp, lp_parser *p, const lp_config *cfg,
+                       lp_cursor *cur, size_t len, int *status, const teuto_lp_options *opt,
+                       teuto_lp_result *r) {
+  lp_config ac = *cfg;
+  ac.input_bytes_hint = len - cur->len;
+  lp_ahead ahead[2];
+  int rc = 0;
+  for (uint32_t k = 0; k < 2; k++) {
+    ahead[k] = (lp_ahead){.job = {parse_ahead, &ahead[k], HELPER_IDLE}};
+    if (!rc) rc = lp_parser_new(&ac, &ahead[k].p);
+  }
+  if (rc) goto out;
+  /* the helpers' line numbers count from 0 at the cut; the cut's own number is added when
+   * their batches are written */
+  ahead[0].cur = (lp_cursor){cur->buf, len, cur->len, 0};
+  helper_submit(hp, &ahead[0].job);
+  rc = write_range(db, p, cur, 0, status, opt, r);
+  uint32_t turn = 0;
+  for (bool pending = true; pending;) {
+    lp_ahead *a = &ahead[turn];
+    helper_finish(hp, &a->job); /* parses it here if no helper has started it */
+    pending = false;
+    if (rc) break;
+    if (a->cur.pos < len) {
+      lp_ahead *next = &ahead[turn ^ 1];
+      next->cur = a->cur;
+      helper_submit(hp, &next->job);
+      pending = true;
+    }
+    turn ^= 1;
+    if ((rc = write_parsed(db, &a->b, cur->line_no, status, opt, r))) continue; /* finish next */
+    r->consumed_bytes = a->cur.pos;
+  }
+out:
+  for (uint32_t k = 0; k < 2; k++) lp_parser_free(ahead[k].p);
+  return rc;
+}
+
 /* accept_partial=false: the whole body is one batch and one WAL frame, written only if every
  * line parses and the engine accepts every row (TEUTO_WRITE_ALL_OR_NOTHING). A body longer
  * than one batch is refused whole with TEUTO_ELIMIT; nothing is written then either. */
@@ -816,56 +939,38 @@ int teuto_write_lp(teuto_db *db, const char *buf, size_t len, const teuto_lp_opt
   lp_config cfg = {0};
   cfg.line_max_bytes = opt && opt->line_max_bytes ? opt->line_max_bytes : TEUTO_LP_LINE_MAX;
   if (cfg.line_max_bytes > LP_LINE_MAX_CEILING) cfg.line_max_bytes = LP_LINE_MAX_CEILING;
-  cfg.input_bytes_hint = len ? len : 1;
   cfg.precision = opt ? opt->precision : TEUTO_PRECISION_NS;
   cfg.default_time_ns = opt ? opt->default_time_ns : teuto_now_wall_ns();
   int rc = 0;
   lp_parser *p = NULL;
   int *status = NULL; /* per row of a batch: 0 or the engine's reason for refusing it */
+  bool big = false;   /* PARSING AHEAD was considered: db_helpers_done at the end */
   if (!db || (len && !buf)) {
     rc = TEUTO_EINVAL;
     goto out;
   }
+  bool atomic = opt && opt->all_or_nothing;
+  big = !atomic && len >= LP_AHEAD_MIN_BYTES;
+  helper_pool *hp = big ? db_helpers_take(db) : NULL;
+  size_t cut = hp ? ahead_cut(buf, len) : len; /* PARSING AHEAD */
+  cfg.input_bytes_hint = cut ? cut : 1;
   if ((rc = lp_parser_new(&cfg, &p))) goto out;
   status = malloc(LP_BATCH_ROWS_MAX * sizeof *status);
   if (!status) {
     rc = -ENOMEM;
     goto out;
   }
-  lp_cursor cur = {buf, len, 0, opt && opt->first_line_no ? opt->first_line_no : 1};
-  if (opt && opt->all_or_nothing) {
+  uint64_t first_line_no = opt && opt->first_line_no ? opt->first_line_no : 1;
+  lp_cursor cur = {buf, cut, 0, first_line_no};
+  if (atomic) {
     rc = write_all_or_nothing(db, p, &cur, status, opt, &r);
-    goto out;
-  }
-  while (cur.pos < cur.len) {
-    lp_batch b;
-    lp_parse_batch(p, &cur, &b);
-    r.lines += b.lines;
-    teuto_write_result wr = {0, 0, 0, 0, 0};
-    if (b.row_count) {
-      unsigned flags = opt && opt->no_wait ? TEUTO_WRITE_NO_WAIT : 0;
-      int wrc = teuto_write_rows(db, b.rows, b.row_count, status, flags, &wr);
-      if (wrc && wrc != TEUTO_EPARTIAL) {
-        rc = wrc; /* nothing of this batch is acknowledged; stop */
-        break;
-      }
-      if (wr.lsn) r.lsn = wr.lsn; /* LSNs grow: durable through the last is durable through all */
-    }
-    r.rows_written += wr.accepted_count;
-    r.rows_rejected += b.error_count + wr.rejected_count;
-    /* errors in line order: the parser's merged with the engine's refusals (row_status) */
-    size_t i = 0;
-    for (size_t k = 0; wr.rejected_count && k < b.row_count; k++) {
-      if (!status[k]) continue;
-      for (; i < b.error_count && b.errors[i].line_no < b.row_line_no[k]; i++)
-        add_error(opt, &r, b.errors[i].line_no, b.errors[i].code, b.errors[i].message);
-      add_error(opt, &r, b.row_line_no[k], status[k], engine_reason(status[k]));
-    }
-    for (; i < b.error_count; i++)
-      add_error(opt, &r, b.errors[i].line_no, b.errors[i].code, b.errors[i].message);
-    r.consumed_bytes = cur.pos;
+  } else if (cut < len) {
+    rc = write_ahead(db, hp, p, &cfg, &cur, len, status, opt, &r);
+  } else {
+    rc = write_range(db, p, &cur, 0, status, opt, &r);
   }
 out:
+  if (big) db_helpers_done(db);
   free(status);
   lp_parser_free(p);
   if (res) *res = r;

@@ -137,6 +137,11 @@ typedef struct teuto_options {
   int background_idle;              /* 1: the flush/compaction thread runs at SCHED_IDLE, on
                                        CPU time no writer wants (docs/BENCHMARKS.md, "The
                                        background thread at idle priority"); 1 */
+  uint32_t parse_threads;           /* threads per database that parse a big line protocol
+                                       body (64 KiB and more) ahead of its writer, batch by
+                                       batch, so parsing and writing overlap (teuto_write_lp);
+                                       started on the first such body; 0 = none; at most 8.
+                                       Default: the number of online CPUs, at most 8 */
   int disable_io_uring;             /* 1: use the pwrite/fdatasync fallback; 0 */
   teuto_log_level log_level;        /* messages above this level are not passed on; INFO */
   teuto_log_fn log;                 /* NULL: log to stderr */

@@ -7,7 +7,7 @@
  *   [server]   http, lp, query, data, lp_db, durability, sync_interval_ms, body_bytes_max,
  *              line_bytes_max, connections_max, idle_timeout_s, request_timeout_s, loops,
  *              auto_create, series_per_measurement_max, bodies_bytes_max, export_spool,
- *              background_priority
+ *              background_priority, parse_threads
  *   [tokens]   <name> = <role>:<hex of SHA-256 of the token>   (role write|read|admin;
  *              <role>:blake2b:<hex> for BLAKE2b-256)
  *   [privacy]  master_key_file                  (docs/PRIVACY.md)
@@ -48,6 +48,7 @@ void config_init(server_config *cfg) {
   cfg->request_timeout_s = NET_REQUEST_TIMEOUT_S_DEFAULT;
   cfg->auto_create = 1;
   cfg->export_spool = 1;
+  cfg->parse_threads = -1;
 }
 
 void config_free(server_config *cfg) {
@@ -197,6 +198,7 @@ static int on_key(void *user, const char *section, const char *name, const char 
   if (!strcmp(name, "request_timeout_s"))
     RANGE(request_timeout_s, 0, 86400, "request_timeout_s: 0..86400");
   if (!strcmp(name, "loops")) RANGE(loops, 0, NET_LOOPS_MAX, "loops: 0..64");
+  if (!strcmp(name, "parse_threads")) RANGE(parse_threads, 0, 8, "parse_threads: 0..8");
   if (!strcmp(name, "series_per_measurement_max"))
     RANGE(series_per_measurement_max, 1, 100000000, "series_per_measurement_max: 1..100000000");
 #undef RANGE

@@ -33,6 +33,7 @@ typedef struct server_config {
                                          twice, without disk; 1 */
   unsigned series_per_measurement_max; /* [server] series_per_measurement_max; 0 = engine's */
   int background_normal;              /* [server] background_priority = normal (default idle) */
+  int parse_threads;                  /* [server] parse_threads: 0..8; -1 = engine default */
   auth_table auth;                    /* [tokens] */
   teuto_policy *policy;               /* [privacy], [measurement.<name>]; NULL: none (owned;
                                          finished by the caller with the data dir) */

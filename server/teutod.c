@@ -200,6 +200,7 @@ int main(int argc, char **argv) {
   if (cfg.sync_interval_ms) opt.sync_interval_ms = cfg.sync_interval_ms;
   if (cfg.series_per_measurement_max) opt.series_per_measurement_max = cfg.series_per_measurement_max;
   opt.background_idle = !cfg.background_normal;
+  if (cfg.parse_threads >= 0) opt.parse_threads = (uint32_t)cfg.parse_threads;
   opt.log = log_sink;
   opt.policy = cfg.policy;
   opt.durable_notify = durable_wake;

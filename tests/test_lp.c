@@ -1134,6 +1134,17 @@ static void test_write_lp_end_to_end(void **state) {
   free(dir);
 }
 
+/* An iterator over all of series m,k=<prefix><idx> (idx < 0: m,k=<prefix>). */
+static teuto_iter *open_k(teuto_db *db, const char *prefix, int idx) {
+  char v[32];
+  if (idx < 0) snprintf(v, sizeof v, "%s", prefix);
+  else snprintf(v, sizeof v, "%s%d", prefix, idx);
+  teuto_tag tag = {tu_s("k"), tu_s(v)};
+  teuto_iter *it = NULL;
+  assert_int_equal(teuto_iter_open(db, tu_s("m"), &tag, 1, INT64_MIN, INT64_MAX, &it), 0);
+  return it;
+}
+
 /* A body of many batches through teuto_write_lp: the counts and the data add up. */
 static void test_write_lp_many_batches(void **state) {
   (void)state;
@@ -1153,11 +1164,7 @@ static void test_write_lp_many_batches(void **state) {
   assert_int_equal(res.rows_written, (uint64_t)n);
   assert_int_equal(res.lines, (uint64_t)n);
   for (int k = 0; k < 3; k++) {
-    char v[8];
-    sprintf(v, "v%d", k);
-    teuto_tag tag = {tu_s("k"), tu_s(v)};
-    teuto_iter *it;
-    assert_int_equal(teuto_iter_open(db, tu_s("m"), &tag, 1, INT64_MIN, INT64_MAX, &it), 0);
+    teuto_iter *it = open_k(db, "v", k);
     teuto_row_view row;
     int i = k, rc;
     while ((rc = teuto_iter_next(it, &row)) == 1) {
@@ -1174,6 +1181,104 @@ static void test_write_lp_many_batches(void **state) {
   assert_int_equal(teuto_close(db), 0);
   tu_rmrf(dir);
   free(dir);
+}
+
+/* A body big enough to be parsed ahead on helpers (64 KiB and more): with 0, 1 and 2 helper
+ * threads the same lines are refused with the same numbers, the same rows are written, and a
+ * point written twice keeps the later line's value, as when one thread parses everything.
+ * Bad lines sit at the batch boundaries (4096 lines) and all around a third of the body,
+ * where the writer's own slice ends. */
+static bool ahead_bad(int i, int n) {
+  static const int at[] = {1, 2, 4095, 4096, 4097, 8191, 8192, 8193, 12288, 12289};
+  for (size_t k = 0; k < sizeof at / sizeof at[0]; k++)
+    if (i == at[k]) return true;
+  return (i >= n / 3 - 4 && i <= n / 3 + 4) || i == n;
+}
+
+static void test_write_lp_parsed_ahead(void **state) {
+  (void)state;
+  const int n = 15000;              /* lines; line i (1-based) is point i */
+  const int conflict[] = {9000, 14000}; /* x as a string: refused by the engine (type) */
+  char *body = malloc((size_t)n * 64);
+  size_t len = 0;
+  int bad_count = 0;
+  for (int i = 1; i <= n; i++) {
+    if (ahead_bad(i, n)) {
+      len += (size_t)sprintf(body + len, "m,k=v%d x=NaN %d\n", i % 5, i);
+      bad_count++;
+    } else if (i == conflict[0] || i == conflict[1]) {
+      len += (size_t)sprintf(body + len, "m,k=v%d x=\"s\" %d\n", i % 5, i);
+    } else if (i == 20 || i == 14500) { /* the same point twice: 14500's value must win */
+      len += (size_t)sprintf(body + len, "m,k=dup x=%d.0 5\n", i);
+    } else {
+      len += (size_t)sprintf(body + len, "m,k=v%d x=%d.5,y=%di %d\n", i % 5, i, -i, i);
+    }
+  }
+  assert_true(len >= 64 * 1024 && len / 3 < 256 * 1024);
+  const uint64_t first = 50; /* line i is reported as first + i - 1 */
+  for (uint32_t threads = 0; threads <= 2; threads++) {
+    char *dir = tu_mkdtemp();
+    teuto_options o = tu_quiet_opts();
+    o.parse_threads = threads;
+    teuto_db *db;
+    assert_int_equal(teuto_open(dir, &o, &db), 0);
+    teuto_lp_error errs[64];
+    teuto_lp_options lo = {0};
+    lo.precision = TEUTO_PRECISION_MS;
+    lo.first_line_no = first;
+    lo.errors = errs;
+    lo.errors_cap = 64;
+    teuto_lp_result res;
+    assert_int_equal(teuto_write_lp(db, body, len, &lo, &res), TEUTO_EPARTIAL);
+    assert_int_equal(res.lines, (uint64_t)n);
+    assert_int_equal(res.rows_rejected, (uint64_t)bad_count + 2);
+    assert_int_equal(res.rows_written, (uint64_t)(n - bad_count - 2));
+    assert_int_equal(res.consumed_bytes, len);
+    assert_int_equal(res.error_count, (size_t)bad_count + 2);
+    size_t e = 0;
+    for (int i = 1; i <= n; i++) {
+      bool is_conflict = i == conflict[0] || i == conflict[1];
+      if (!ahead_bad(i, n) && !is_conflict) continue;
+      assert_int_equal(errs[e].line_no, first + (uint64_t)i - 1);
+      assert_string_equal(errs[e].message,
+                          is_conflict ? "field type conflict" : "invalid field value");
+      e++;
+    }
+    /* read back: every good row of every series, and the duplicate's later value */
+    uint64_t rows = 0;
+    double x_sum = 0, want_sum = 0;
+    for (int i = 1; i <= n; i++)
+      if (!ahead_bad(i, n) && i != conflict[0] && i != conflict[1] && i != 20 && i != 14500)
+        want_sum += i + 0.5;
+    for (int k = 0; k < 5; k++) {
+      teuto_iter *it = open_k(db, "v", k);
+      teuto_row_view row;
+      int rc;
+      while ((rc = teuto_iter_next(it, &row)) == 1) {
+        int64_t i = row.time_ns / 1000000;
+        assert_int_equal(i % 5, k);
+        assert_true(row.fields[0].value.v.f == (double)i + 0.5);
+        assert_int_equal(row.fields[1].value.v.i, -i);
+        x_sum += row.fields[0].value.v.f;
+        rows++;
+      }
+      assert_int_equal(rc, 0);
+      teuto_iter_close(it);
+    }
+    assert_int_equal(rows, (uint64_t)(n - bad_count - 4));
+    assert_true(x_sum == want_sum);
+    teuto_iter *it = open_k(db, "dup", -1);
+    teuto_row_view row;
+    assert_int_equal(teuto_iter_next(it, &row), 1);
+    assert_int_equal(row.time_ns, 5000000);
+    assert_true(row.fields[0].value.v.f == 14500.0);
+    assert_int_equal(teuto_iter_next(it, &row), 0);
+    teuto_iter_close(it);
+    assert_int_equal(teuto_close(db), 0);
+    tu_rmrf(dir);
+    free(dir);
+  }
+  free(body);
 }
 
 int main(void) {
@@ -1197,6 +1302,7 @@ int main(void) {
       cmocka_unit_test(test_precision_auto),
       cmocka_unit_test(test_write_lp_all_or_nothing),
       cmocka_unit_test(test_write_lp_many_batches),
+      cmocka_unit_test(test_write_lp_parsed_ahead),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -697,6 +697,52 @@ def test_background_priority():
     ok(b"line 2" in p.stderr and b"idle or normal" in p.stderr, "clear error: %r" % p.stderr)
 
 
+def test_parse_threads():
+    """A body of 64 KiB and more is parsed ahead on the database's teuto-parse threads
+    ([server] parse_threads, default one per core, 0 = none); with or without them the same
+    rows are kept and the same bad lines are named. A bad value is refused naming the line."""
+    n = 6000
+    bad = {2, 3000, 4500, 5999}  # the second line, and lines well past the writer's first third
+    lines = []
+    for i in range(1, n + 1):
+        if i in bad:
+            lines.append(b"pt,k=v%d x=NaN %d" % (i % 4, i))
+        else:
+            lines.append(b"pt,k=v%d x=%d.5,y=%di %d" % (i % 4, i, -i, i))
+    body = b"\n".join(lines) + b"\n"
+    ok(len(body) >= 64 * 1024, "big enough to be parsed ahead")
+    for value, want_threads in (("0", 0), ("2", 2), (None, os.cpu_count())):
+        cfg = os.path.join(TMP, "teutod-parse.ini")
+        with open(cfg, "w") as f:
+            f.write("[server]\n" + ("parse_threads = %s\n" % value if value else ""))
+        data = newdir()
+        s = Server(data, config=cfg)
+        try:
+            st, _, b = request(s.http_port, "POST", "/write?db=pt&precision=s", body)
+            eq(st, 400, "partial write with %r: %r" % (value, b[:200]))
+            err = json.loads(b)["error"]
+            for i in sorted(bad)[:3]:  # the error names the first bad lines
+                ok("line %d" % i in err, "line %d named with %r: %r" % (i, value, err))
+            names = []
+            for tid in os.listdir("/proc/%d/task" % s.proc.pid):
+                try:
+                    with open("/proc/%d/task/%s/comm" % (s.proc.pid, tid)) as f:
+                        names.append(f.read().strip())
+                except OSError:
+                    pass
+            eq(names.count("teuto-parse"), min(want_threads, 8), "parse threads with %r" % value)
+        finally:
+            eq(s.stop(), 0, "exit status")
+        rows = dump(data, "pt")
+        eq(len(rows), n - len(bad), "rows kept with %r" % value)
+        ok("pt,k=v1 x=4001.5,y=-4001i 4001000000000" in rows, "a row parsed ahead, read back")
+    with open(cfg, "w") as f:
+        f.write("[server]\nparse_threads = 9\n")
+    p = subprocess.run([TEUTOD, "--config", cfg], capture_output=True, timeout=20)
+    eq(p.returncode, 2, "bad parse_threads")
+    ok(b"line 2" in p.stderr and b"parse_threads" in p.stderr, "clear error: %r" % p.stderr)
+
+
 def test_bodies_budget():
     """Each connection may send up to body_bytes_max, but all bodies together stay within
     bodies_bytes_max: past it a request gets 503, and the others are served."""
@@ -729,7 +775,7 @@ def test_bodies_budget():
         eq(s.stop(), 0, "exit status")
 
 
-TESTS = [test_endpoints, test_series_limit, test_background_priority, test_bodies_budget, test_timeouts_and_connection_limit, test_sigterm_finishes_in_flight, test_writes_all_apis_and_restart, test_gzip_chunked_keepalive_continue, test_large_bodies_in_pieces,
+TESTS = [test_endpoints, test_series_limit, test_background_priority, test_parse_threads, test_bodies_budget, test_timeouts_and_connection_limit, test_sigterm_finishes_in_flight, test_writes_all_apis_and_restart, test_gzip_chunked_keepalive_continue, test_large_bodies_in_pieces,
          test_partial_writes, test_auth_and_limits, test_hostile_input, test_sigkill_durability_always,
          test_durability_always_parked]
 
