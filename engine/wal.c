@@ -44,13 +44,14 @@
  * retakes the lock, publishes written_lsn/synced_lsn and wakes the waiters. Frames appended
  * meanwhile go to the other buffer and ride the next write. Pending bytes past
  * WAL_PENDING_BYTES_MAX make wal_append write them out itself (back-pressure).
+ *
  * PREALLOCATION. A new segment gets its blocks at once, past its size (fallocate with
  * FALLOC_FL_KEEP_SIZE, segment_bytes_max of them): appended frames then fill blocks the file
  * already owns, and an fdatasync writes the data, the inode and a cache flush and nothing
  * else. Without it, ext4 allocates blocks at each writeback, and with online discard about
  * every other fdatasync also waits for a discard request and the kernel worker that completes
  * it; that worker, one more thread to schedule, is where slow fdatasyncs waited on a busy
- * machine (docs/BENCHMARKS.md, "Preallocated WAL segments"). The size, and so the format and
+ * machine (docs/BENCHMARKS.md, "Preallocated WAL segments, and parsing ahead"). The size, and so the format and
  * replay, are unchanged. A closed segment gives the blocks past its end back (ftruncate to
  * its own size). Best effort: without fallocate (or space for it) frames are appended as
  * before.
