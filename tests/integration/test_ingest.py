@@ -657,17 +657,27 @@ def test_series_limit():
     ok("m,tag=v7 x=-1i 5000" in rows, "later write to a known series kept")
 
 
+def server_threads(s):
+    """[(tid, name)] of the running server's threads (those that end meanwhile are left out)."""
+    out = []
+    for tid in os.listdir("/proc/%d/task" % s.proc.pid):
+        try:
+            with open("/proc/%d/task/%s/comm" % (s.proc.pid, tid)) as f:
+                out.append((int(tid), f.read().strip()))
+        except OSError:
+            pass  # a thread that ended meanwhile
+    return out
+
+
 def test_background_priority():
     """Each database's flush thread runs at SCHED_IDLE unless [server] background_priority =
     normal; a bad value is refused naming the line."""
     def policies(s):
         """{thread name: [scheduling policies]} of the server's threads."""
         out = {}
-        for tid in os.listdir("/proc/%d/task" % s.proc.pid):
+        for tid, name in server_threads(s):
             try:
-                with open("/proc/%d/task/%s/comm" % (s.proc.pid, tid)) as f:
-                    name = f.read().strip()
-                out.setdefault(name, []).append(os.sched_getscheduler(int(tid)))
+                out.setdefault(name, []).append(os.sched_getscheduler(tid))
             except OSError:
                 pass  # a thread that ended meanwhile
         return out
@@ -723,13 +733,7 @@ def test_parse_threads():
             err = json.loads(b)["error"]
             for i in sorted(bad)[:3]:  # the error names the first bad lines
                 ok("line %d" % i in err, "line %d named with %r: %r" % (i, value, err))
-            names = []
-            for tid in os.listdir("/proc/%d/task" % s.proc.pid):
-                try:
-                    with open("/proc/%d/task/%s/comm" % (s.proc.pid, tid)) as f:
-                        names.append(f.read().strip())
-                except OSError:
-                    pass
+            names = [name for _, name in server_threads(s)]
             eq(names.count("teuto-parse"), min(want_threads, 8), "parse threads with %r" % value)
         finally:
             eq(s.stop(), 0, "exit status")
